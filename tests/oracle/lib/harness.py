@@ -1,0 +1,74 @@
+"""Shared helpers for the oracle tests: locate and run the tconv tool, count results.
+
+Lives in tests/oracle/lib/ so that tests/run.sh (which runs tests/oracle/*.py) does not run it.
+"""
+
+import os
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+TCONV = os.environ.get("TCONV") or os.path.join(ROOT, "build", "tconv")
+
+
+class Results:
+    """Counts checks and prints the runner line "<label>: N passed, M failed" at the end."""
+
+    def __init__(self, label, max_reports=40):
+        self.label, self.passed, self.failed = label, 0, 0
+        self.max_reports, self.reports = max_reports, 0
+
+    def check(self, cond, what):
+        if cond:
+            self.passed += 1
+        else:
+            self.failed += 1
+            self.reports += 1
+            if self.reports <= self.max_reports:
+                print("FAIL %s" % what)
+            elif self.reports == self.max_reports + 1:
+                print("(further failures not shown)")
+        return cond
+
+    def finish(self):
+        print("%s: %d passed, %d failed" % (self.label, self.passed, self.failed))
+        sys.exit(1 if self.failed else 0)
+
+
+def tool_present():
+    return os.path.isfile(TCONV) and os.access(TCONV, os.X_OK)
+
+
+def require_tool(res):
+    """A missing tool is a failure, not a skip: the suite must not pass without it."""
+    if not tool_present():
+        res.check(False, "tconv tool not found at %s (set TCONV or build it)" % TCONV)
+        res.finish()
+
+
+def run(args, timeout=60):
+    """Runs tconv with args (strings); returns (returncode, stdout, stderr)."""
+    p = subprocess.run([TCONV] + [str(a) for a in args], capture_output=True, text=True,
+                       timeout=timeout)
+    return p.returncode, p.stdout, p.stderr
+
+
+def csv(values):
+    return ",".join(str(int(v)) for v in values)
+
+
+def save(path, array):
+    np.save(path, np.ascontiguousarray(array, dtype=np.float32))
+
+
+def tempdir():
+    return tempfile.TemporaryDirectory(prefix="tconv-oracle-")
+
+
+def one_line_error(rc, out, err):
+    """A failed command: non-zero status and exactly one non-empty line on stderr."""
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    return rc != 0 and len(lines) == 1
