@@ -1,0 +1,46 @@
+/* The micro-kernel contract (docs/kernels.md has the long form).  Micro-kernels know only
+ * pointers, counts and tile sizes; the planner (src/plan/) owns geometry and packing.
+ *
+ * GEMM micro-kernel, MR x NR = 6 x 16 (one C tile of 6 output pixels x 16 output channels):
+ *   C[m][n] = init[m][n] + sum over s < ks, k < kc of a[s*MR + m][k] * w[s][k*NR + n]
+ *   - a: ks*MR row pointers, each to kc readable floats (an implicit-GEMM indirection list:
+ *     pointer m of tap s is output pixel m's input pixel for that tap, or a zero vector when the
+ *     tap falls outside the input).  Rows m >= mr must still be readable (the planner repeats a
+ *     valid pointer); their results are discarded.
+ *   - w: ks pointers to packed weight panels, kc*NR floats each, k-major, zero-padded past the
+ *     valid columns.  No alignment is required.
+ *   - c: mr row pointers; only columns n < nr are read or written.
+ *   - init: with TCONV_UK_ACCUMULATE the current C is loaded; otherwise bias[n] (bias may be
+ *     NULL: zeros).  With TCONV_UK_CLAMP the result is clamped to [lo, hi] before the store.
+ *   - Summation order per element: s ascending, then k ascending, one rounding per multiply-add
+ *     chain step; no over-reads and no writes outside the tile.
+ */
+#ifndef TCONV_KERNELS_UKERNEL_H
+#define TCONV_KERNELS_UKERNEL_H
+
+#include <stddef.h>
+
+#define TCONV_GEMM_MR 6
+#define TCONV_GEMM_NR 16
+
+enum { TCONV_UK_ACCUMULATE = 1u, TCONV_UK_CLAMP = 2u };
+
+typedef struct tconv_uk_params {
+  float lo, hi; /* clamp bounds when TCONV_UK_CLAMP */
+} tconv_uk_params;
+
+typedef void (*tconv_gemm_ukernel_fn)(size_t mr, size_t nr, size_t kc, size_t ks,
+                                      const float *const *a, const float *const *w,
+                                      float *const *c, const float *bias,
+                                      const tconv_uk_params *params, unsigned flags);
+
+void tconv_f32_gemm_ukernel_6x16__scalar(size_t mr, size_t nr, size_t kc, size_t ks,
+                                         const float *const *a, const float *const *w,
+                                         float *const *c, const float *bias,
+                                         const tconv_uk_params *params, unsigned flags);
+void tconv_f32_gemm_ukernel_6x16__avx2_fma(size_t mr, size_t nr, size_t kc, size_t ks,
+                                           const float *const *a, const float *const *w,
+                                           float *const *c, const float *bias,
+                                           const tconv_uk_params *params, unsigned flags);
+
+#endif

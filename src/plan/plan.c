@@ -1,0 +1,483 @@
+/* The planner: phase (sub-pixel) decomposition of the transposed convolution into implicit GEMMs.
+ *
+ * Per spatial axis (input I, kernel k, stride s, dilation d, crop pb, output O) the definition is
+ *     y[o] = bias + sum over (i, t) with o + pb = i*s + t*d of x[i] * w[t].
+ * Write f = o + pb = r + s*q with r = f mod s.  Tap t reaches f only if t*d = r (mod s), and then
+ * from input i = q - e(t) with e(t) = (t*d - r) / s.  So the outputs of one residue class ("phase")
+ * are a stride-1 correlation of x with the sub-kernel of the taps of that class, each shifted by
+ * e(t): no zero insertion, and no multiply-add whose result lands outside [0, O) is ever issued
+ * (we iterate over outputs).  A tap whose input i = q - e falls outside [0, I) contributes nothing;
+ * because e grows with t, the valid taps of one output form a contiguous range [lo, hi) of its
+ * phase's list, precomputed per output index.  Phases are identified by o mod s (o < s), and only
+ * the min(O, s) classes that own outputs exist; taps of other classes never reach the output.
+ *
+ * In 2-D a phase (ph, pw) is a GEMM: M = its output pixels (all images), N = filters per group,
+ * K = (taps_h * taps_w) x channels per group.  Rows are ordered (jh, jw, n) — image fastest — so
+ * a 6-row tile usually holds one spatial position of six images, which share the same valid taps:
+ * border tiles skip the invalid taps exactly instead of multiplying zeros.  A tile's tap list and
+ * its per-row input pointers (an indirection list; rows whose tap is invalid point at a zero
+ * vector) feed the micro-kernel, which adds bias, clamps (relu / relu6) and stores straight into
+ * the interleaved NHWC output.  NCHW goes through NHWC workspaces.
+ *
+ * Blocking: K is cut into chunks whose weight panel (taps x channels x 16 floats) fits L1; for each
+ * chunk a block of tiles sweeps every 16-filter panel, so the panel is reused across the block and
+ * the block's inputs stay in L2.  Chunks after the first accumulate onto C.
+ *
+ * Determinism: work items are (group, phase, block of tiles); tiles are fixed 6-row slices of the
+ * phase, and every output element is summed by one item in a fixed order (taps ascending, then
+ * channels ascending), so results are bitwise identical for any thread count. */
+#include "plan/plan.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "core/internal.h"
+#include "core/threadpool.h"
+#include "kernels/ref/ref.h"
+#include "kernels/ukernel.h"
+#include "plan/dispatch.h"
+#include "plan/plan_internal.h"
+
+enum { MR = TCONV_GEMM_MR, NR = TCONV_GEMM_NR };
+/* Floats of packed weights per K chunk: 16 KiB, half of L1d. */
+#define CHUNK_FLOATS 4096
+
+static void axis_free(tconv_axis *ax) {
+  tconv_dealloc(ax->tstart);
+  tconv_dealloc(ax->tap);
+  tconv_dealloc(ax->e);
+  tconv_dealloc(ax->lo);
+  tconv_dealloc(ax->hi);
+}
+
+/* Taps grouped by phase and the valid-tap range of every output index (see the top comment). */
+static tconv_status axis_build(tconv_axis *ax, size_t I, size_t O, size_t k, size_t s, size_t d,
+                               size_t pb) {
+  memset(ax, 0, sizeof *ax);
+  ax->s = s;
+  ax->pb = pb;
+  ax->in = I;
+  ax->out = O;
+  ax->nphase = O < s ? O : s;
+  ax->tstart = tconv_alloc_zeroed((ax->nphase + 1) * sizeof(size_t));
+  ax->tap = tconv_alloc((k ? k : 1) * sizeof(size_t));
+  ax->e = tconv_alloc((k ? k : 1) * sizeof(size_t));
+  ax->lo = tconv_alloc((O ? O : 1) * sizeof(size_t));
+  ax->hi = tconv_alloc((O ? O : 1) * sizeof(size_t));
+  if (!ax->tstart || !ax->tap || !ax->e || !ax->lo || !ax->hi) {
+    axis_free(ax);
+    return tconv_error(TCONV_OUT_OF_MEMORY, "plan: cannot allocate the phase tables");
+  }
+  const size_t pbm = pb % s;
+  /* count the taps per phase, then place them (t ascending, hence e ascending) */
+  for (size_t t = 0; t < k; t++) {
+    size_t p = ((t * d) % s + s - pbm) % s;
+    if (p < ax->nphase) ax->tstart[p + 1]++;
+  }
+  for (size_t p = 0; p < ax->nphase; p++) ax->tstart[p + 1] += ax->tstart[p];
+  size_t *fill = tconv_alloc_zeroed((ax->nphase ? ax->nphase : 1) * sizeof(size_t));
+  if (fill == NULL) {
+    axis_free(ax);
+    return tconv_error(TCONV_OUT_OF_MEMORY, "plan: cannot allocate the phase tables");
+  }
+  for (size_t t = 0; t < k; t++) {
+    size_t r = (t * d) % s, p = (r + s - pbm) % s;
+    if (p >= ax->nphase) continue;
+    size_t at = ax->tstart[p] + fill[p]++;
+    ax->tap[at] = t;
+    ax->e[at] = (t * d - r) / s;
+  }
+  tconv_dealloc(fill);
+  for (size_t o = 0; o < O; o++) {
+    size_t p = o % s, q = (o + pb) / s, lo = 0, hi = 0;
+    size_t n = ax->tstart[p + 1] - ax->tstart[p];
+    const size_t *e = ax->e + ax->tstart[p];
+    while (lo < n && e[lo] + I <= q) lo++; /* i = q - e >= I */
+    hi = lo;
+    while (hi < n && e[hi] <= q) hi++; /* i = q - e >= 0 */
+    ax->lo[o] = lo;
+    ax->hi[o] = hi;
+  }
+  return TCONV_OK;
+}
+
+void tconv_plan_destroy(tconv_plan *p) {
+  if (p == NULL) return;
+  axis_free(&p->ax_h);
+  axis_free(&p->ax_w);
+  tconv_dealloc(p->kernel);
+  tconv_dealloc(p->packed);
+  tconv_dealloc(p->pack_off);
+  tconv_dealloc(p->zero);
+  tconv_dealloc(p);
+}
+
+/* Packs w[th][tw][j][c] (TF layout) per (group, phase, 16-filter panel, tap): panel-major so one
+ * micro-kernel call reads one contiguous kc x 16 stream per tap. */
+static void plan_pack(tconv_plan *p) {
+  const tconv_geometry *g = &p->g;
+  const size_t G = g->groups, icg = p->icg, ocg = p->ocg, IC = g->in_c, KW = g->kernel_w;
+  const tconv_axis *ah = &p->ax_h, *aw = &p->ax_w;
+  for (size_t grp = 0; grp < G; grp++)
+    for (size_t ph = 0; ph < ah->nphase; ph++)
+      for (size_t pw = 0; pw < aw->nphase; pw++) {
+        const size_t nth = ah->tstart[ph + 1] - ah->tstart[ph];
+        const size_t ntw = aw->tstart[pw + 1] - aw->tstart[pw];
+        float *dst = p->packed + p->pack_off[(grp * ah->nphase + ph) * aw->nphase + pw];
+        for (size_t jt = 0; jt < p->ntiles; jt++)
+          for (size_t a = 0; a < nth; a++)
+            for (size_t b = 0; b < ntw; b++) {
+              const size_t th = ah->tap[ah->tstart[ph] + a], tw = aw->tap[aw->tstart[pw] + b];
+              for (size_t c = 0; c < icg; c++)
+                for (size_t n = 0; n < NR; n++) {
+                  size_t j = jt * NR + n;
+                  *dst++ = j < ocg ? p->kernel[((th * KW + tw) * ocg + j) * IC + grp * icg + c]
+                                   : 0.0f;
+                }
+            }
+      }
+}
+
+tconv_status tconv_plan_create(const tconv_geometry *g, const float *kernel, tconv_plan **out) {
+  RETURN_IF(g == NULL || kernel == NULL || out == NULL, TCONV_INVALID_ARGUMENT,
+            "plan: NULL argument");
+  *out = NULL;
+  RETURN_IF(g->groups == 0 || g->in_c % g->groups || g->out_c % g->groups, TCONV_INVALID_ARGUMENT,
+            "plan: groups %zu must divide in_c %zu and out_c %zu", g->groups, g->in_c, g->out_c);
+  RETURN_IF(g->stride_h == 0 || g->stride_w == 0 || g->dilation_h == 0 || g->dilation_w == 0,
+            TCONV_INVALID_ARGUMENT, "plan: strides and dilations must be >= 1");
+  size_t kn = 0, dims[4] = {g->kernel_h, g->kernel_w, g->out_c / g->groups, g->in_c};
+  RETURN_IF(tconv_product_overflow(dims, 4, &kn) || kn > SIZE_MAX / sizeof(float),
+            TCONV_LIMIT_EXCEEDED, "plan: kernel size overflows");
+  tconv_plan *p = tconv_alloc_zeroed(sizeof *p);
+  RETURN_IF(p == NULL, TCONV_OUT_OF_MEMORY, "plan: out of memory");
+  p->g = *g;
+  p->icg = g->in_c / g->groups;
+  p->ocg = g->out_c / g->groups;
+  p->ntiles = (p->ocg + NR - 1) / NR;
+  tconv_status st = TCONV_OK;
+  p->kernel = tconv_alloc(kn * sizeof(float));
+  p->zero = tconv_alloc_zeroed((p->icg ? p->icg : 1) * sizeof(float));
+  if (p->kernel == NULL || p->zero == NULL) {
+    st = tconv_error(TCONV_OUT_OF_MEMORY, "plan: cannot allocate %zu kernel values", kn);
+    goto fail;
+  }
+  memcpy(p->kernel, kernel, kn * sizeof(float));
+  st = axis_build(&p->ax_h, g->in_h, g->out_h, g->kernel_h, g->stride_h, g->dilation_h, g->pad_top);
+  if (st != TCONV_OK) goto fail;
+  st = axis_build(&p->ax_w, g->in_w, g->out_w, g->kernel_w, g->stride_w, g->dilation_w,
+                  g->pad_left);
+  if (st != TCONV_OK) goto fail;
+  /* packed offsets per (group, phase); the panels of one phase hold its taps only, so the total
+   * is at most groups x kh x kw x icg x (ntiles x 16) */
+  size_t nphase = p->ax_h.nphase * p->ax_w.nphase, noff = 0;
+  if (tconv_mul_overflow(nphase, g->groups, &noff) || tconv_add_overflow(noff, 1, &noff) ||
+      noff > SIZE_MAX / sizeof(size_t)) {
+    st = tconv_error(TCONV_LIMIT_EXCEEDED, "plan: too many phases");
+    goto fail;
+  }
+  p->pack_off = tconv_alloc(noff * sizeof(size_t));
+  if (p->pack_off == NULL) {
+    st = tconv_error(TCONV_OUT_OF_MEMORY, "plan: cannot allocate the packing table");
+    goto fail;
+  }
+  size_t total = 0, per_tap = 0;
+  if (tconv_mul_overflow(p->icg, p->ntiles * NR, &per_tap)) goto too_big;
+  for (size_t grp = 0, i = 0; grp < g->groups; grp++)
+    for (size_t ph = 0; ph < p->ax_h.nphase; ph++)
+      for (size_t pw = 0; pw < p->ax_w.nphase; pw++, i++) {
+        size_t taps = (p->ax_h.tstart[ph + 1] - p->ax_h.tstart[ph]) *
+                      (p->ax_w.tstart[pw + 1] - p->ax_w.tstart[pw]);
+        size_t sz;
+        p->pack_off[i] = total;
+        if (tconv_mul_overflow(taps, per_tap, &sz) || tconv_add_overflow(total, sz, &total))
+          goto too_big;
+      }
+  if (total > SIZE_MAX / sizeof(float)) goto too_big;
+  p->packed = tconv_alloc((total ? total : 1) * sizeof(float));
+  if (p->packed == NULL) {
+    st = tconv_error(TCONV_OUT_OF_MEMORY, "plan: cannot allocate %zu packed weights", total);
+    goto fail;
+  }
+  plan_pack(p);
+  tconv_plan_choose(p);
+  *out = p;
+  return TCONV_OK;
+too_big:
+  st = tconv_error(TCONV_LIMIT_EXCEEDED, "plan: packed weights overflow size_t");
+fail:
+  tconv_plan_destroy(p);
+  return st;
+}
+
+/* ---- running the GEMM path ---------------------------------------------------------------- */
+
+typedef struct gemm_job {
+  const tconv_plan *p;
+  const float *x; /* NHWC */
+  float *y;       /* NHWC */
+  const float *bias;
+  const tconv_activation *act;
+  tconv_gemm_ukernel_fn uk;
+  tconv_uk_params params;
+  unsigned last_flags;  /* CLAMP for relu / relu6 */
+  bool act_after;       /* other activations: applied per finished tile */
+  size_t tiles_per_block, tap_chunk, ic_chunk;
+  size_t *item_start; /* per (group, phase): first item; length groups*phases + 1 */
+  size_t nslots;
+  void *scratch; /* per thread: tiles_per_block * scratch_stride bytes */
+  size_t scratch_stride;
+} gemm_job;
+
+/* Per-tile scratch: row pointers, pixel coordinates, the valid-tap bounding box, and the
+ * indirection list of the current chunk. */
+typedef struct tile_info {
+  size_t mr;
+  float *c[MR];
+  size_t n[MR], oh[MR], ow[MR];
+  size_t ah, bh, aw, bw; /* union of the rows' valid tap ranges */
+  size_t ks;
+} tile_info;
+
+static size_t scratch_stride(size_t tap_chunk) {
+  /* tile_info, then tap_chunk*MR input pointers, then tap_chunk tap indices */
+  size_t s = sizeof(tile_info) + tap_chunk * MR * sizeof(float *) + tap_chunk * sizeof(size_t);
+  return (s + 63) & ~(size_t)63;
+}
+
+static void gemm_item(void *ctx, size_t item, size_t thread) {
+  const gemm_job *job = ctx;
+  const tconv_plan *p = job->p;
+  const tconv_geometry *g = &p->g;
+  const tconv_axis *ah = &p->ax_h, *aw = &p->ax_w;
+  /* locate (group, phase, block) */
+  size_t lo = 0, hi = job->nslots;
+  while (hi - lo > 1) {
+    size_t mid = (lo + hi) / 2;
+    if (job->item_start[mid] <= item) lo = mid; else hi = mid;
+  }
+  const size_t slot = lo, block = item - job->item_start[slot];
+  const size_t nph = ah->nphase * aw->nphase;
+  const size_t grp = slot / nph, ph = (slot % nph) / aw->nphase, pw = slot % aw->nphase;
+  const size_t ch = (g->out_h - ph + ah->s - 1) / ah->s, cw = (g->out_w - pw + aw->s - 1) / aw->s;
+  const size_t N = g->batch, M = N * ch * cw;
+  const size_t nth = ah->tstart[ph + 1] - ah->tstart[ph], ntw = aw->tstart[pw + 1] - aw->tstart[pw];
+  const size_t ntaps = nth * ntw, icg = p->icg, ocg = p->ocg, IC = g->in_c, OC = g->out_c;
+  const size_t *eh = ah->e + ah->tstart[ph], *ew = aw->e + aw->tstart[pw];
+  const size_t m0 = block * job->tiles_per_block * MR;
+  const size_t m1 = m0 + job->tiles_per_block * MR < M ? m0 + job->tiles_per_block * MR : M;
+  const size_t ntile_m = (m1 - m0 + MR - 1) / MR;
+  unsigned char *scr = (unsigned char *)job->scratch +
+                       thread * job->tiles_per_block * job->scratch_stride;
+
+  for (size_t t = 0; t < ntile_m; t++) {
+    tile_info *ti = (tile_info *)(scr + t * job->scratch_stride);
+    size_t mb = m0 + t * MR;
+    ti->mr = m1 - mb < MR ? m1 - mb : MR;
+    ti->ah = ti->aw = SIZE_MAX;
+    ti->bh = ti->bw = 0;
+    for (size_t m = 0; m < ti->mr; m++) {
+      size_t idx = mb + m, n = idx % N, rest = idx / N;
+      size_t oh = ph + ah->s * (rest / cw), ow = pw + aw->s * (rest % cw);
+      ti->n[m] = n;
+      ti->oh[m] = oh;
+      ti->ow[m] = ow;
+      ti->c[m] = job->y + ((n * g->out_h + oh) * g->out_w + ow) * OC + grp * ocg;
+      if (ah->lo[oh] < ti->ah) ti->ah = ah->lo[oh];
+      if (ah->hi[oh] > ti->bh) ti->bh = ah->hi[oh];
+      if (aw->lo[ow] < ti->aw) ti->aw = aw->lo[ow];
+      if (aw->hi[ow] > ti->bw) ti->bw = aw->hi[ow];
+    }
+  }
+
+  const float *wgrp = p->packed + p->pack_off[slot];
+  const size_t panel = ntaps * icg * NR; /* floats per 16-filter panel of this phase */
+  const size_t nchunk_t = ntaps ? (ntaps + job->tap_chunk - 1) / job->tap_chunk : 1;
+  const size_t nchunk_c = icg ? (icg + job->ic_chunk - 1) / job->ic_chunk : 1;
+  const float *wptr[64];
+  float *crow[MR];
+  for (size_t ct = 0; ct < nchunk_t; ct++)
+    for (size_t cc = 0; cc < nchunk_c; cc++) {
+      const size_t u0 = ct * job->tap_chunk;
+      const size_t u1 = u0 + job->tap_chunk < ntaps ? u0 + job->tap_chunk : ntaps;
+      const size_t k0 = cc * job->ic_chunk, k1 = k0 + job->ic_chunk < icg ? k0 + job->ic_chunk : icg;
+      const bool first = ct == 0 && cc == 0, last = ct + 1 == nchunk_t && cc + 1 == nchunk_c;
+      /* indirection lists of this chunk */
+      for (size_t t = 0; t < ntile_m; t++) {
+        tile_info *ti = (tile_info *)(scr + t * job->scratch_stride);
+        const float **a = (const float **)(ti + 1);
+        size_t *taps = (size_t *)(a + job->tap_chunk * MR);
+        size_t ks = 0;
+        for (size_t u = u0; u < u1; u++) {
+          const size_t ta = u / ntw, tb = u % ntw;
+          if (ta < ti->ah || ta >= ti->bh || tb < ti->aw || tb >= ti->bw) continue;
+          for (size_t m = 0; m < MR; m++) {
+            const size_t mm = m < ti->mr ? m : 0, oh = ti->oh[mm], ow = ti->ow[mm];
+            const float *src = p->zero;
+            if (ta >= ah->lo[oh] && ta < ah->hi[oh] && tb >= aw->lo[ow] && tb < aw->hi[ow]) {
+              size_t ih = (oh + ah->pb) / ah->s - eh[ta], iw = (ow + aw->pb) / aw->s - ew[tb];
+              src = job->x + ((ti->n[mm] * g->in_h + ih) * g->in_w + iw) * IC + grp * icg + k0;
+            }
+            a[ks * MR + m] = src;
+          }
+          taps[ks++] = u;
+        }
+        ti->ks = ks;
+      }
+      for (size_t jt = 0; jt < p->ntiles; jt++) {
+        const float *wpanel = wgrp + jt * panel;
+        const size_t nr = ocg - jt * NR < NR ? ocg - jt * NR : NR;
+        const float *bias = job->bias ? job->bias + grp * ocg + jt * NR : NULL;
+        unsigned flags = (first ? 0u : TCONV_UK_ACCUMULATE) | (last ? job->last_flags : 0u);
+        for (size_t t = 0; t < ntile_m; t++) {
+          tile_info *ti = (tile_info *)(scr + t * job->scratch_stride);
+          const float **a = (const float **)(ti + 1);
+          const size_t *taps = (const size_t *)(a + job->tap_chunk * MR);
+          for (size_t s = 0; s < ti->ks; s++) wptr[s] = wpanel + (taps[s] * icg + k0) * NR;
+          for (size_t m = 0; m < ti->mr; m++) crow[m] = ti->c[m] + jt * NR;
+          job->uk(ti->mr, nr, k1 - k0, ti->ks, a, wptr, crow, bias, &job->params, flags);
+          if (last && job->act_after)
+            for (size_t m = 0; m < ti->mr; m++) tconv_activation_apply(job->act, crow[m], nr);
+        }
+      }
+    }
+}
+
+/* NHWC core of the GEMM path. */
+static tconv_status gemm_run(const tconv_plan *p, const float *x, const float *bias,
+                             const tconv_activation *act, float *y, tconv_threadpool *pool,
+                             tconv_gemm_ukernel_fn uk) {
+  const tconv_geometry *g = &p->g;
+  gemm_job job;
+  memset(&job, 0, sizeof job);
+  job.p = p;
+  job.x = x;
+  job.y = y;
+  job.bias = bias;
+  job.act = act;
+  job.uk = uk;
+  job.params.lo = -INFINITY;
+  job.params.hi = INFINITY;
+  if (act != NULL && act->kind == TCONV_ACT_RELU) {
+    job.params.lo = 0.0f;
+    job.last_flags = TCONV_UK_CLAMP;
+  } else if (act != NULL && act->kind == TCONV_ACT_RELU6) {
+    job.params.lo = 0.0f;
+    job.params.hi = 6.0f;
+    job.last_flags = TCONV_UK_CLAMP;
+  } else if (act != NULL && act->kind != TCONV_ACT_LINEAR) {
+    job.act_after = true;
+  }
+  const size_t icg = p->icg;
+  job.ic_chunk = icg == 0 ? 1 : icg * NR <= CHUNK_FLOATS ? icg : CHUNK_FLOATS / NR;
+  job.tap_chunk = icg * NR <= CHUNK_FLOATS ? CHUNK_FLOATS / (icg * NR + (icg == 0)) : 1;
+  if (job.tap_chunk > 64) job.tap_chunk = 64; /* wptr[] bound */
+  if (job.tap_chunk < 1) job.tap_chunk = 1;
+  const size_t threads = tconv_pool_threads(pool);
+  const tconv_axis *ah = &p->ax_h, *aw = &p->ax_w;
+  const size_t nph = ah->nphase * aw->nphase;
+  job.nslots = g->groups * nph;
+  /* tiles per block: enough to reuse each weight panel, few enough to spread over the threads */
+  size_t kcc = job.tap_chunk * job.ic_chunk, tpb = 12288 / (MR * (kcc ? kcc : 1));
+  tpb = tpb < 1 ? 1 : tpb > 16 ? 16 : tpb;
+  size_t mtot = 0;
+  for (size_t ph = 0; ph < ah->nphase; ph++)
+    for (size_t pw = 0; pw < aw->nphase; pw++)
+      mtot += g->batch * ((g->out_h - ph + ah->s - 1) / ah->s) *
+              ((g->out_w - pw + aw->s - 1) / aw->s);
+  while (tpb > 1 && threads > 1 && mtot * g->groups / (tpb * MR) < 4 * threads) tpb /= 2;
+  job.tiles_per_block = tpb;
+  job.item_start = tconv_alloc((job.nslots + 1) * sizeof(size_t));
+  job.scratch_stride = scratch_stride(job.tap_chunk);
+  job.scratch = tconv_alloc(threads * tpb * job.scratch_stride);
+  if (job.item_start == NULL || job.scratch == NULL) {
+    tconv_dealloc(job.item_start);
+    tconv_dealloc(job.scratch);
+    return tconv_error(TCONV_OUT_OF_MEMORY, "forward: cannot allocate the work lists");
+  }
+  size_t items = 0;
+  for (size_t slot = 0; slot < job.nslots; slot++) {
+    const size_t ph = (slot % nph) / aw->nphase, pw = slot % aw->nphase;
+    const size_t M = g->batch * ((g->out_h - ph + ah->s - 1) / ah->s) *
+                     ((g->out_w - pw + aw->s - 1) / aw->s);
+    job.item_start[slot] = items;
+    items += (M + tpb * MR - 1) / (tpb * MR);
+  }
+  job.item_start[job.nslots] = items;
+  tconv_parallel_for(pool, items, gemm_item, &job);
+  tconv_dealloc(job.item_start);
+  tconv_dealloc(job.scratch);
+  return TCONV_OK;
+}
+
+/* ---- layouts and dispatch ----------------------------------------------------------------- */
+
+typedef struct transpose_job {
+  const float *src;
+  float *dst;
+  size_t C, HW;
+  bool to_nhwc;
+} transpose_job;
+
+static void transpose_item(void *ctx, size_t n, size_t thread) {
+  const transpose_job *t = ctx;
+  (void)thread;
+  const float *s = t->src + n * t->C * t->HW;
+  float *d = t->dst + n * t->C * t->HW;
+  if (t->to_nhwc) {
+    for (size_t c = 0; c < t->C; c++)
+      for (size_t i = 0; i < t->HW; i++) d[i * t->C + c] = s[c * t->HW + i];
+  } else {
+    for (size_t i = 0; i < t->HW; i++)
+      for (size_t c = 0; c < t->C; c++) d[c * t->HW + i] = s[i * t->C + c];
+  }
+}
+
+static void layout_convert(const float *src, float *dst, size_t N, size_t C, size_t HW,
+                           bool to_nhwc, tconv_threadpool *pool) {
+  transpose_job t = {src, dst, C, HW, to_nhwc};
+  tconv_parallel_for(pool, N, transpose_item, &t);
+}
+
+tconv_status tconv_plan_run(const tconv_plan *p, const float *x, const float *bias,
+                            const tconv_activation *act, float *y, tconv_threadpool *pool) {
+  RETURN_IF(p == NULL || x == NULL || y == NULL, TCONV_INVALID_ARGUMENT, "forward: NULL argument");
+  const tconv_geometry *g = &p->g;
+  const size_t in_n = g->batch * g->in_h * g->in_w * g->in_c;
+  const size_t out_n = g->batch * g->out_h * g->out_w * g->out_c; /* checked by the validator */
+  if (out_n == 0) return TCONV_OK;
+  const tconv_path path = tconv_dispatch_path();
+  if (path == TCONV_PATH_REFERENCE) {
+    tconv_ref_forward_gather(g, x, p->kernel, bias, y);
+    if (act != NULL && act->kind != TCONV_ACT_LINEAR) tconv_activation_apply(act, y, out_n);
+    return TCONV_OK;
+  }
+  if (g->data_format == TCONV_CHANNELS_LAST)
+    return tconv_plan_run_nhwc(p, x, bias, act, y, pool, path);
+  /* channels_first: through NHWC workspaces */
+  float *xt = tconv_alloc((in_n ? in_n : 1) * sizeof(float));
+  float *yt = tconv_alloc(out_n * sizeof(float));
+  if (xt == NULL || yt == NULL) {
+    tconv_dealloc(xt);
+    tconv_dealloc(yt);
+    return tconv_error(TCONV_OUT_OF_MEMORY, "forward: cannot allocate the NCHW workspaces");
+  }
+  layout_convert(x, xt, g->batch, g->in_c, g->in_h * g->in_w, true, pool);
+  tconv_status st = tconv_plan_run_nhwc(p, xt, bias, act, yt, pool, path);
+  if (st == TCONV_OK) layout_convert(yt, y, g->batch, g->out_c, g->out_h * g->out_w, false, pool);
+  tconv_dealloc(xt);
+  tconv_dealloc(yt);
+  return st;
+}
+
+tconv_status tconv_plan_run_nhwc(const tconv_plan *p, const float *x, const float *bias,
+                                 const tconv_activation *act, float *y, tconv_threadpool *pool,
+                                 tconv_path path) {
+  tconv_gemm_ukernel_fn uk = tconv_f32_gemm_ukernel_6x16__scalar;
+#if defined(__x86_64__)
+  if (path == TCONV_PATH_AVX2) uk = tconv_f32_gemm_ukernel_6x16__avx2_fma;
+#endif
+  return gemm_run(p, x, bias, act, y, pool, uk);
+}
+
+void tconv_plan_choose(tconv_plan *p) { (void)p; }

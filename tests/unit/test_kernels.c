@@ -1,0 +1,273 @@
+/* Fast forward paths (scalar and AVX2 GEMM, small-channel paths) against the reference gather
+ * kernel on swept shapes: every tile edge (m = 1..6, n = 1..33), prime channel counts and sizes,
+ * strides 1-4, kernels smaller than the stride and larger than the input, dilation, groups, crops
+ * and adjust, NCHW, batch > 1, fused activations; and bitwise equality across thread counts. */
+#include <stdlib.h>
+
+#include "kernels/ref/ref.h"
+#include "plan/dispatch.h"
+#include "plan/plan.h"
+#include "test.h"
+
+typedef struct kcase {
+  size_t n, ih, iw, ic, oc, kh, kw, sh, sw, dh, dw, groups;
+  size_t pt, pb, pl, pr, ah, aw;
+  tconv_data_format fmt;
+  tconv_activation_kind act;
+} kcase;
+
+/* Fills the core geometry; returns 0 when the crops leave no valid output. */
+static int kcase_geometry(const kcase *c, tconv_geometry *g) {
+  memset(g, 0, sizeof *g);
+  g->batch = c->n;
+  g->in_h = c->ih;
+  g->in_w = c->iw;
+  g->in_c = c->ic;
+  g->out_c = c->oc;
+  g->kernel_h = c->kh;
+  g->kernel_w = c->kw;
+  g->stride_h = c->sh;
+  g->stride_w = c->sw;
+  g->dilation_h = c->dh;
+  g->dilation_w = c->dw;
+  g->pad_top = c->pt;
+  g->pad_bottom = c->pb;
+  g->pad_left = c->pl;
+  g->pad_right = c->pr;
+  g->adjust_h = c->ah;
+  g->adjust_w = c->aw;
+  g->groups = c->groups;
+  g->data_format = c->fmt;
+  size_t fh = (c->ih - 1) * c->sh + c->dh * (c->kh - 1) + 1;
+  size_t fw = (c->iw - 1) * c->sw + c->dw * (c->kw - 1) + 1;
+  if (c->ih == 0 || c->iw == 0 || c->pt + c->pb > fh || c->pl + c->pr > fw) return 0;
+  g->out_h = fh - c->pt - c->pb + c->ah;
+  g->out_w = fw - c->pl - c->pr + c->aw;
+  return g->out_h > 0 && g->out_w > 0;
+}
+
+static void fill(float *v, size_t n, unsigned long long *rng) {
+  for (size_t i = 0; i < n; i++) v[i] = test_rand_float(rng);
+}
+
+static int cases_run, cases_failed;
+
+/* Runs one case on every dispatchable path and thread count; returns the number of failures. */
+static void kcase_check(const kcase *c, unsigned long long seed, tconv_threadpool **pools,
+                        size_t npools) {
+  tconv_geometry g;
+  if (!kcase_geometry(c, &g)) return;
+  cases_run++;
+  unsigned long long rng = seed;
+  const size_t xn = g.batch * g.in_h * g.in_w * g.in_c;
+  const size_t yn = g.batch * g.out_h * g.out_w * g.out_c;
+  const size_t kn = g.kernel_h * g.kernel_w * (g.out_c / g.groups) * g.in_c;
+  float *x = malloc((xn + 1) * sizeof(float)), *k = malloc((kn + 1) * sizeof(float));
+  float *b = malloc(g.out_c * sizeof(float));
+  float *ax = malloc((xn + 1) * sizeof(float)), *ak = malloc((kn + 1) * sizeof(float));
+  float *ab = malloc(g.out_c * sizeof(float));
+  float *ref = malloc(yn * sizeof(float)), *mag = malloc(yn * sizeof(float));
+  float *y = malloc(yn * sizeof(float)), *y0 = malloc(yn * sizeof(float));
+  fill(x, xn, &rng);
+  fill(k, kn, &rng);
+  fill(b, g.out_c, &rng);
+  for (size_t i = 0; i < xn; i++) ax[i] = fabsf(x[i]);
+  for (size_t i = 0; i < kn; i++) ak[i] = fabsf(k[i]);
+  for (size_t i = 0; i < g.out_c; i++) ab[i] = fabsf(b[i]);
+  tconv_activation act = {c->act, 0.2f, NULL, NULL, NULL};
+  tconv_ref_forward_gather(&g, x, k, b, ref);
+  tconv_activation_apply(&act, ref, yn);
+  tconv_ref_forward_gather(&g, ax, ak, ab, mag); /* sum |x||w| + |b| per output */
+
+  tconv_plan *plan = NULL;
+  CHECK_OK(tconv_plan_create(&g, k, &plan));
+  const char *paths[] = {"scalar", "avx2", "auto"};
+  int bad = 0;
+  for (size_t pi = 0; pi < 3 && plan; pi++) {
+    if (tconv_set_kernel_path(paths[pi]) != TCONV_OK) continue; /* ISA missing */
+    for (size_t t = 0; t < npools; t++) {
+      for (size_t i = 0; i < yn; i++) y[i] = NAN; /* every output must be written */
+      CHECK_OK(tconv_plan_run(plan, x, b, &act, y, pools[t]));
+      if (t == 0) {
+        for (size_t i = 0; i < yn; i++) {
+          double tol = 1e-5 * mag[i];
+          if (!(fabs((double)y[i] - ref[i]) <= tol)) {
+            if (bad++ < 3)
+              fprintf(stderr,
+                      "  path %s: y[%zu] = %.9g, ref %.9g (n%zu %zux%zux%zu->%zu k%zux%zu s%zu,%zu "
+                      "d%zu,%zu g%zu pad %zu,%zu,%zu,%zu adj %zu,%zu fmt %d act %d)\n",
+                      paths[pi], i, y[i], ref[i], c->n, c->ih, c->iw, c->ic, c->oc, c->kh, c->kw,
+                      c->sh, c->sw, c->dh, c->dw, c->groups, c->pt, c->pb, c->pl, c->pr, c->ah,
+                      c->aw, (int)c->fmt, (int)c->act);
+          }
+        }
+        memcpy(y0, y, yn * sizeof(float));
+      } else if (memcmp(y0, y, yn * sizeof(float)) != 0) {
+        if (bad++ < 3)
+          fprintf(stderr, "  path %s: %zu threads differ from 1 thread\n", paths[pi],
+                  tconv_threadpool_size(pools[t]));
+      }
+    }
+  }
+  CHECK_OK(tconv_set_kernel_path("auto"));
+  CHECK(bad == 0);
+  if (bad) cases_failed++;
+  tconv_plan_destroy(plan);
+  free(x), free(k), free(b), free(ax), free(ak), free(ab), free(ref), free(mag), free(y), free(y0);
+}
+
+static kcase kcase_base(void) {
+  kcase c;
+  memset(&c, 0, sizeof c);
+  c.n = c.ih = c.iw = c.ic = c.oc = c.kh = c.kw = c.sh = c.sw = c.dh = c.dw = c.groups = 1;
+  return c;
+}
+
+static size_t make_pools(tconv_threadpool **pools) {
+  size_t n = 0;
+  pools[n++] = NULL; /* the caller's thread */
+  for (size_t t = 2; t <= 3; t++)
+    if (tconv_threadpool_create(t, &pools[n]) == TCONV_OK) n++;
+  return n;
+}
+
+static void free_pools(tconv_threadpool **pools, size_t n) {
+  for (size_t i = 0; i < n; i++) tconv_threadpool_destroy(pools[i]);
+}
+
+/* m = 1..6 rows (batch of 1x1 images) x n = 1..33 filters x prime channel counts. */
+TEST(kernels_tile_edges) {
+  tconv_threadpool *pools[3];
+  size_t np = make_pools(pools);
+  const size_t ics[] = {1, 3, 13};
+  const int before = cases_run, failed_before = cases_failed;
+  for (size_t m = 1; m <= 7; m++)
+    for (size_t n = 1; n <= 33; n++) {
+      kcase c = kcase_base();
+      c.n = m;
+      c.oc = n;
+      c.ic = ics[(m + n) % 3];
+      c.kh = c.kw = 2;
+      c.sh = c.sw = 2; /* four phases with one tap each */
+      kcase_check(&c, m * 100 + n, pools, np);
+    }
+  CHECK(cases_run - before == 7 * 33);
+  CHECK(cases_failed == failed_before);
+  free_pools(pools, np);
+}
+
+/* Random geometries over every axis parameter. */
+TEST(kernels_random_geometries) {
+  tconv_threadpool *pools[3];
+  size_t np = make_pools(pools);
+  unsigned long long rng = 12345;
+  const size_t primes[] = {1, 2, 3, 5, 7, 11, 13, 17};
+  int done = 0;
+  for (int iter = 0; iter < 400 && done < 260; iter++) {
+    kcase c = kcase_base();
+    c.n = test_rand_range(&rng, 1, 3);
+    c.ih = primes[test_rand_range(&rng, 0, 5)];
+    c.iw = primes[test_rand_range(&rng, 0, 6)];
+    c.groups = test_rand_range(&rng, 1, 3);
+    c.ic = c.groups * primes[test_rand_range(&rng, 0, 5)];
+    c.oc = c.groups * test_rand_range(&rng, 1, 19);
+    c.kh = test_rand_range(&rng, 1, 6);
+    c.kw = test_rand_range(&rng, 1, 6);
+    c.sh = test_rand_range(&rng, 1, 4);
+    c.sw = test_rand_range(&rng, 1, 4);
+    c.dh = test_rand_range(&rng, 0, 3) == 0 ? test_rand_range(&rng, 2, 3) : 1;
+    c.dw = test_rand_range(&rng, 0, 3) == 0 ? test_rand_range(&rng, 2, 3) : 1;
+    size_t fh = (c.ih - 1) * c.sh + c.dh * (c.kh - 1) + 1;
+    size_t fw = (c.iw - 1) * c.sw + c.dw * (c.kw - 1) + 1;
+    c.pt = test_rand_range(&rng, 0, fh / 2);
+    c.pb = test_rand_range(&rng, 0, fh / 2);
+    c.pl = test_rand_range(&rng, 0, fw / 2);
+    c.pr = test_rand_range(&rng, 0, fw / 2);
+    c.ah = test_rand_range(&rng, 0, c.sh - 1);
+    c.aw = test_rand_range(&rng, 0, c.sw - 1);
+    c.fmt = test_rand_range(&rng, 0, 3) == 0 ? TCONV_CHANNELS_FIRST : TCONV_CHANNELS_LAST;
+    const tconv_activation_kind acts[] = {TCONV_ACT_LINEAR, TCONV_ACT_LINEAR, TCONV_ACT_RELU,
+                                          TCONV_ACT_RELU6, TCONV_ACT_SIGMOID, TCONV_ACT_LEAKY_RELU};
+    c.act = acts[test_rand_range(&rng, 0, 5)];
+    int before = cases_run;
+    kcase_check(&c, rng, pools, np);
+    done += cases_run - before;
+  }
+  CHECK(done >= 200);
+  free_pools(pools, np);
+}
+
+/* The shapes of the benchmark suite and the seed, scaled down, plus the chunking limits: more
+ * than 256 channels per group (channel chunks) and more than 64 taps (tap chunks). */
+TEST(kernels_named_shapes) {
+  tconv_threadpool *pools[3];
+  size_t np = make_pools(pools);
+  /* n ih iw ic oc kh kw sh sw dh dw groups pt pb pl pr ah aw */
+  const size_t s[][18] = {
+      {1, 11, 9, 3, 3, 3, 3, 2, 2, 1, 1, 1, 0, 1, 0, 1, 0, 0},     /* a: 3->3 k3 s2 same */
+      {1, 7, 7, 1, 32, 3, 3, 2, 2, 1, 1, 1, 0, 1, 0, 1, 0, 0},     /* b: 1->32 */
+      {5, 7, 6, 1, 1, 3, 3, 2, 2, 1, 1, 1, 0, 1, 0, 1, 0, 0},      /* c: 1->1 */
+      {7, 7, 7, 24, 20, 5, 5, 1, 1, 1, 1, 1, 2, 2, 2, 2, 0, 0},    /* d: k5 s1 same */
+      {3, 5, 5, 40, 17, 5, 5, 2, 2, 1, 1, 1, 1, 2, 1, 2, 0, 0},    /* e/h: k5 s2 same */
+      {4, 6, 6, 64, 1, 5, 5, 2, 2, 1, 1, 1, 1, 2, 1, 2, 0, 0},     /* f: 64->1 */
+      {2, 3, 3, 300, 9, 5, 5, 2, 2, 1, 1, 1, 1, 2, 1, 2, 0, 0},    /* g: 4x4, many channels */
+      {3, 8, 8, 37, 3, 5, 5, 2, 2, 1, 1, 1, 1, 2, 1, 2, 0, 0},     /* i: 128->3 */
+      {1, 6, 5, 33, 35, 2, 2, 2, 2, 1, 1, 1, 0, 0, 0, 0, 0, 0},    /* j/k: k2 s2 valid */
+      {1, 4, 3, 5, 7, 16, 16, 8, 8, 1, 1, 1, 4, 4, 4, 4, 0, 0},    /* l: k16 s8 */
+      {1, 9, 7, 11, 1, 9, 9, 3, 3, 1, 1, 1, 3, 3, 3, 3, 0, 0},     /* m: k9 s3, 81 taps */
+      {2, 9, 8, 16, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0},    /* n: 3x3 s1 same */
+      {1, 3, 4, 2, 3, 9, 9, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0},      /* 81 taps, one phase */
+      {2, 3, 3, 6, 6, 3, 3, 5, 5, 1, 1, 3, 0, 0, 0, 0, 4, 4},      /* kernel < stride, adjust */
+      {1, 2, 2, 4, 4, 7, 7, 2, 3, 2, 3, 2, 3, 1, 2, 5, 1, 2},      /* kernel > input, dilation */
+  };
+  for (size_t i = 0; i < sizeof s / sizeof s[0]; i++) {
+    kcase c = kcase_base();
+    c.n = s[i][0], c.ih = s[i][1], c.iw = s[i][2], c.ic = s[i][3], c.oc = s[i][4];
+    c.kh = s[i][5], c.kw = s[i][6], c.sh = s[i][7], c.sw = s[i][8], c.dh = s[i][9];
+    c.dw = s[i][10], c.groups = s[i][11], c.pt = s[i][12], c.pb = s[i][13], c.pl = s[i][14];
+    c.pr = s[i][15], c.ah = s[i][16], c.aw = s[i][17];
+    for (int f = 0; f < 2; f++) {
+      c.fmt = f ? TCONV_CHANNELS_FIRST : TCONV_CHANNELS_LAST;
+      c.act = f ? TCONV_ACT_RELU : TCONV_ACT_LINEAR;
+      kcase_check(&c, 777 + i, pools, np);
+    }
+  }
+  free_pools(pools, np);
+}
+
+TEST(kernels_path_selection) {
+  CHECK_STATUS(tconv_set_kernel_path("sse9"), TCONV_INVALID_ARGUMENT);
+  CHECK_STATUS(tconv_set_kernel_path(NULL), TCONV_INVALID_ARGUMENT);
+  CHECK_OK(tconv_set_kernel_path("scalar"));
+  CHECK(strcmp(tconv_kernel_path(), "scalar") == 0);
+  CHECK(tconv_dispatch_path() == TCONV_PATH_SCALAR);
+  CHECK_STATUS(tconv_set_kernel_path("avx2"),
+               tconv_cpu_has_avx2_fma() ? TCONV_OK : TCONV_UNSUPPORTED);
+  CHECK_OK(tconv_set_kernel_path("REFERENCE"));
+  CHECK(tconv_dispatch_path() == TCONV_PATH_REFERENCE);
+  CHECK_OK(tconv_set_kernel_path("auto"));
+  CHECK(strcmp(tconv_kernel_path(), "auto") == 0);
+  CHECK(tconv_dispatch_path() == (tconv_cpu_has_avx2_fma() ? TCONV_PATH_AVX2 : TCONV_PATH_SCALAR));
+}
+
+/* The reference path through a plan gives the oracle's values exactly. */
+TEST(kernels_reference_path) {
+  kcase c = kcase_base();
+  c.n = 2, c.ih = 4, c.iw = 5, c.ic = 3, c.oc = 4, c.kh = 3, c.kw = 3, c.sh = 2, c.sw = 2;
+  tconv_geometry g;
+  CHECK(kcase_geometry(&c, &g));
+  unsigned long long rng = 99;
+  float x[2 * 4 * 5 * 3], k[3 * 3 * 4 * 3], b[4], y[2 * 9 * 11 * 4], r[2 * 9 * 11 * 4];
+  fill(x, sizeof x / sizeof x[0], &rng);
+  fill(k, sizeof k / sizeof k[0], &rng);
+  fill(b, 4, &rng);
+  CHECK(g.out_h * g.out_w * g.out_c * 2 == sizeof y / sizeof y[0]);
+  tconv_plan *p = NULL;
+  CHECK_OK(tconv_plan_create(&g, k, &p));
+  CHECK_OK(tconv_set_kernel_path("reference"));
+  if (p) CHECK_OK(tconv_plan_run(p, x, b, NULL, y, NULL));
+  CHECK_OK(tconv_set_kernel_path("auto"));
+  tconv_ref_forward_gather(&g, x, k, b, r);
+  CHECK(memcmp(y, r, sizeof y) == 0);
+  tconv_plan_destroy(p);
+}

@@ -1,0 +1,62 @@
+/* The thread pool: every item runs exactly once, on a thread index inside the pool, for any
+ * number of threads and items; the pool is reusable; sizes and errors. */
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "core/threadpool.h"
+#include "test.h"
+
+typedef struct count_ctx {
+  atomic_int *hits;
+  size_t threads;
+  atomic_int bad_thread;
+} count_ctx;
+
+static void count_item(void *ctx, size_t item, size_t thread) {
+  count_ctx *c = ctx;
+  atomic_fetch_add(&c->hits[item], 1);
+  if (thread >= c->threads) atomic_fetch_add(&c->bad_thread, 1);
+}
+
+TEST(threadpool_items_once) {
+  for (size_t t = 1; t <= 4; t++) {
+    tconv_threadpool *pool = NULL;
+    CHECK_OK(tconv_threadpool_create(t, &pool));
+    if (pool == NULL) continue;
+    CHECK(tconv_threadpool_size(pool) == t);
+    const size_t counts[] = {0, 1, 2, 3, 7, 1000};
+    for (int rep = 0; rep < 20; rep++)
+      for (size_t ci = 0; ci < sizeof counts / sizeof counts[0]; ci++) {
+        size_t n = counts[ci];
+        atomic_int *hits = calloc(n + 1, sizeof(atomic_int));
+        count_ctx c = {hits, t, 0};
+        tconv_parallel_for(pool, n, count_item, &c);
+        int ok = 1;
+        for (size_t i = 0; i < n; i++) ok &= atomic_load(&hits[i]) == 1;
+        CHECK(ok);
+        CHECK(atomic_load(&c.bad_thread) == 0);
+        free(hits);
+      }
+    tconv_threadpool_destroy(pool);
+  }
+}
+
+TEST(threadpool_sizes) {
+  tconv_threadpool *pool = NULL;
+  CHECK_OK(tconv_threadpool_create(0, &pool));
+  long online = sysconf(_SC_NPROCESSORS_ONLN);
+  CHECK(tconv_threadpool_size(pool) == (size_t)(online > 0 ? online : 1));
+  tconv_threadpool_destroy(pool);
+  CHECK(tconv_threadpool_size(NULL) == 1);
+  CHECK_STATUS(tconv_threadpool_create(1, NULL), TCONV_INVALID_ARGUMENT);
+  CHECK_STATUS(tconv_threadpool_create(100000, &pool), TCONV_INVALID_ARGUMENT);
+  CHECK(pool == NULL);
+  tconv_threadpool_destroy(NULL); /* no-op */
+  /* NULL pool: everything on the caller, thread index 0 */
+  atomic_int hits[5] = {0};
+  count_ctx c = {hits, 1, 0};
+  tconv_parallel_for(NULL, 5, count_item, &c);
+  for (int i = 0; i < 5; i++) CHECK(atomic_load(&hits[i]) == 1);
+  CHECK(atomic_load(&c.bad_thread) == 0);
+}
