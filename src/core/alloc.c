@@ -1,0 +1,110 @@
+/* The allocation hook and resource limits. */
+#include "internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static void *default_malloc(size_t size, void *ctx) {
+  (void)ctx;
+  return malloc(size);
+}
+static void default_free(void *ptr, void *ctx) {
+  (void)ctx;
+  free(ptr);
+}
+
+static tconv_malloc_fn hook_malloc = default_malloc;
+static tconv_free_fn hook_free = default_free;
+static void *hook_ctx;
+
+void tconv_set_allocator(tconv_malloc_fn malloc_fn, tconv_free_fn free_fn, void *ctx) {
+  if (malloc_fn == NULL || free_fn == NULL) {
+    hook_malloc = default_malloc;
+    hook_free = default_free;
+    hook_ctx = NULL;
+    return;
+  }
+  hook_malloc = malloc_fn;
+  hook_free = free_fn;
+  hook_ctx = ctx;
+}
+
+void *tconv_alloc(size_t size) { return hook_malloc(size ? size : 1, hook_ctx); }
+
+void *tconv_alloc_zeroed(size_t size) {
+  void *p = tconv_alloc(size);
+  if (p != NULL) memset(p, 0, size);
+  return p;
+}
+
+void *tconv_realloc(void *ptr, size_t old_size, size_t new_size) {
+  void *p = tconv_alloc(new_size);
+  if (p == NULL) return NULL;
+  if (ptr != NULL) {
+    memcpy(p, ptr, old_size < new_size ? old_size : new_size);
+    tconv_dealloc(ptr);
+  }
+  return p;
+}
+
+void tconv_dealloc(void *ptr) {
+  if (ptr != NULL) hook_free(ptr, hook_ctx);
+}
+
+char *tconv_strdup(const char *s) {
+  size_t n = strlen(s) + 1;
+  char *p = tconv_alloc(n);
+  if (p != NULL) memcpy(p, s, n);
+  return p;
+}
+
+int tconv_product_overflow(const size_t *v, size_t n, size_t *out) {
+  size_t p = 1;
+  int overflow = 0;
+  /* Keep multiplying after a zero so every factor is still checked (TF's tensor_size_overflow
+   * seed: [0, 2^32, 2^32] must not pass because a zero came first). */
+  size_t nonzero = 1;
+  for (size_t i = 0; i < n; i++) {
+    if (v[i] != 0 && tconv_mul_overflow(nonzero, v[i], &nonzero)) overflow = 1;
+    if (tconv_mul_overflow(p, v[i], &p)) overflow = 1;
+  }
+  *out = p;
+  return overflow;
+}
+
+#define TCONV_LIMITS_DEFAULT_                                                                      \
+  {                                                                                                \
+    .max_tensor_elements = 2147483647u, .max_tensor_bytes = (uint64_t)2 << 30,                     \
+    .max_dim = 2147483647u, .max_header_bytes = 10000, .max_image_pixels = (uint64_t)1 << 28,     \
+  }
+
+static tconv_limits limits = TCONV_LIMITS_DEFAULT_;
+
+tconv_limits tconv_limits_default(void) {
+  tconv_limits l = TCONV_LIMITS_DEFAULT_;
+  return l;
+}
+
+void tconv_set_limits(const tconv_limits *l) { limits = l ? *l : tconv_limits_default(); }
+tconv_limits tconv_get_limits(void) { return limits; }
+
+tconv_status tconv_check_shape(size_t rank, const size_t *shape, size_t elem_size,
+                               size_t *numel_out, const char *what) {
+  RETURN_IF(rank > TCONV_MAX_RANK, TCONV_LIMIT_EXCEEDED, "%s: rank %zu exceeds the maximum %d",
+            what, rank, TCONV_MAX_RANK);
+  for (size_t i = 0; i < rank; i++)
+    RETURN_IF(shape[i] > limits.max_dim, TCONV_LIMIT_EXCEEDED,
+              "%s: dimension %zu is %zu, above the limit %llu", what, i, shape[i],
+              (unsigned long long)limits.max_dim);
+  size_t numel, bytes;
+  RETURN_IF(tconv_product_overflow(shape, rank, &numel), TCONV_LIMIT_EXCEEDED,
+            "%s: the element count overflows", what);
+  RETURN_IF(numel > limits.max_tensor_elements, TCONV_LIMIT_EXCEEDED,
+            "%s: %zu elements, above the limit %llu", what, numel,
+            (unsigned long long)limits.max_tensor_elements);
+  RETURN_IF(tconv_mul_overflow(numel, elem_size, &bytes) || bytes > limits.max_tensor_bytes,
+            TCONV_LIMIT_EXCEEDED, "%s: %zu elements of %zu bytes exceed the limit of %llu bytes",
+            what, numel, elem_size, (unsigned long long)limits.max_tensor_bytes);
+  if (numel_out) *numel_out = numel;
+  return TCONV_OK;
+}

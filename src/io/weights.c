@@ -1,0 +1,44 @@
+/* The weight-file container shared by every reader. */
+#include "io/formats.h"
+
+#include <string.h>
+
+const char *tconv_dtype_name(tconv_dtype dtype) {
+  static const char *names[] = {"float32", "float64", "float16", "bfloat16", "int8",   "uint8",
+                                "int16",   "int32",   "int64",   "bool",     "string", "other"};
+  return (unsigned)dtype < sizeof names / sizeof names[0] ? names[dtype] : "other";
+}
+
+tconv_status tconv_weights_push(tconv_weights *w, const char *name, tconv_dtype dtype,
+                                tconv_tensor *value) {
+  char *copy = tconv_strdup(name);
+  RETURN_IF(copy == NULL, TCONV_OUT_OF_MEMORY, "out of memory");
+  tconv_named_tensor *items = tconv_realloc(w->items, w->count * sizeof *items,
+                                            (w->count + 1) * sizeof *items);
+  if (items == NULL) {
+    tconv_dealloc(copy);
+    return tconv_error(TCONV_OUT_OF_MEMORY, "out of memory");
+  }
+  w->items = items;
+  tconv_named_tensor *t = &items[w->count++];
+  memset(t, 0, sizeof *t);
+  t->name = copy;
+  t->dtype = dtype;
+  if (value) {
+    t->value = *value;
+    memset(value, 0, sizeof *value);
+  }
+  return TCONV_OK;
+}
+
+void tconv_weights_free(tconv_weights *w) {
+  if (w == NULL) return;
+  for (size_t i = 0; i < w->count; i++) {
+    tconv_dealloc(w->items[i].name);
+    tconv_dealloc(w->items[i].alias);
+    tconv_tensor_free(&w->items[i].value);
+  }
+  tconv_dealloc(w->items);
+  tconv_dealloc(w->metadata);
+  memset(w, 0, sizeof *w);
+}

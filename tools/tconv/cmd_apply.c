@@ -1,0 +1,105 @@
+/* tconv apply: one Conv2DTranspose layer on .npy files. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const char *apply_help =
+    "usage: tconv apply --input X.npy --kernel K.npy [--bias B.npy] -o Y.npy [layer flags]\n"
+    "Runs y = activation(conv2d_transpose(x, kernel) + bias) exactly as TensorFlow does.\n"
+    "  X: (N,H,W,C) or (N,C,H,W) with --data-format channels_first; K: (KH,KW,FILTERS/G,C) as TF\n"
+    "  stores it (no flip); B: (FILTERS).  float32 or float64 .npy, C order.\n";
+
+int cmd_apply(int argc, char **argv) {
+  cli_layer_flags f;
+  cli_layer_init(&f);
+  const char *in_path = NULL, *k_path = NULL, *b_path = NULL, *out_path = NULL;
+  for (int i = 1; i < argc; i++) {
+    int r = cli_layer_flag(&f, argc, argv, &i);
+    if (r < 0) return 2;
+    if (r > 0) continue;
+    const char *a = argv[i];
+    const char **dst = !strcmp(a, "--input")    ? &in_path
+                       : !strcmp(a, "--kernel") ? &k_path
+                       : !strcmp(a, "--bias")   ? &b_path
+                       : (!strcmp(a, "-o") || !strcmp(a, "--output")) ? &out_path
+                                                                     : NULL;
+    if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+      printf("%s\n%s", apply_help, cli_layer_help);
+      return 0;
+    }
+    if (dst == NULL) return cli_fail("apply: unknown argument '%s' (see tconv apply --help)", a), 2;
+    if (i + 1 >= argc) return cli_fail("apply: %s needs a value", a), 2;
+    *dst = argv[++i];
+  }
+  if (!in_path || !k_path || !out_path)
+    return cli_fail("apply: --input, --kernel and -o are required (see tconv apply --help)"), 2;
+
+  int rc = 1;
+  tconv_tensor x = {0}, k = {0}, b = {0}, y = {0};
+  tconv_status st;
+  if ((st = tconv_npy_load(in_path, &x)) != TCONV_OK) {
+    cli_fail_status(st, in_path);
+    goto done;
+  }
+  if ((st = tconv_npy_load(k_path, &k)) != TCONV_OK) {
+    cli_fail_status(st, k_path);
+    goto done;
+  }
+  if (b_path && (st = tconv_npy_load(b_path, &b)) != TCONV_OK) {
+    cli_fail_status(st, b_path);
+    goto done;
+  }
+  if (x.rank != 4) {
+    cli_fail("%s: the input must have rank 4, got rank %zu", in_path, x.rank);
+    goto done;
+  }
+  if (k.rank != 4) {
+    cli_fail("%s: the kernel must have rank 4 (kh, kw, filters, in_channels), got rank %zu",
+             k_path, k.rank);
+    goto done;
+  }
+  tconv_config *c = &f.cfg;
+  c->kernel_size[0] = (int64_t)k.shape[0];
+  c->kernel_size[1] = (int64_t)k.shape[1];
+  if (c->groups < 1) {
+    cli_fail("--groups must be >= 1");
+    goto done;
+  }
+  c->filters = (int64_t)k.shape[2] * c->groups;
+  c->use_bias = b_path != NULL;
+  if (cli_layer_finish(&f, x.shape)) goto done;
+  tconv_geometry g;
+  if ((st = tconv_geometry_compute(c, x.shape, k.shape, &g)) != TCONV_OK) {
+    cli_fail_status(st, "invalid layer");
+    goto done;
+  }
+  if (b_path && (b.rank != 1 || b.shape[0] != g.out_c)) {
+    cli_fail("%s: the bias must have shape (%zu,) to match the filters", b_path, g.out_c);
+    goto done;
+  }
+  size_t out_shape[4];
+  tconv_geometry_output_shape(&g, out_shape);
+  if ((st = tconv_tensor_alloc(&y, 4, out_shape)) != TCONV_OK) {
+    cli_fail_status(st, "output");
+    goto done;
+  }
+  tconv_activation act = tconv_config_activation(c);
+  if ((st = tconv_forward(&g, x.data, k.data, b_path ? b.data : NULL, &act, y.data, NULL)) !=
+      TCONV_OK) {
+    cli_fail_status(st, "forward");
+    goto done;
+  }
+  if ((st = tconv_npy_save(out_path, &y)) != TCONV_OK) {
+    cli_fail_status(st, out_path);
+    goto done;
+  }
+  rc = 0;
+done:
+  tconv_tensor_free(&x);
+  tconv_tensor_free(&k);
+  tconv_tensor_free(&b);
+  tconv_tensor_free(&y);
+  return rc;
+}
