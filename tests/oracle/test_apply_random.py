@@ -2,6 +2,9 @@
 every form — Keras, tf.nn with output_shape (SAME/VALID/EXPLICIT), core (pads/adjust/groups) —
 plus a list of configurations TensorFlow/Keras refuse, which must fail cleanly.
 
+Each small configuration runs on every kernel path (TCONV_KERNELS=auto, scalar, reference); a
+few medium ones (more channels than one micro-kernel tile) run on auto and scalar.
+
 Error bound per output element: |y - y_ref| <= 1e-5 * (sum |x||w| + |b|), the sum taken over
 exactly the terms that reach that element (the oracle run on absolute values).  After a
 non-linear activation the bound is carried through the activation's Lipschitz constant, plus
@@ -21,6 +24,8 @@ import tfref  # noqa: E402
 
 SEED = 0x7C0DE
 N_CONFIGS = 300
+N_MEDIUM = 24
+PATHS = ("auto", "scalar", "reference")
 ACTS = ["relu", "relu6", "leaky_relu", "elu", "selu", "gelu", "sigmoid", "hard_sigmoid", "tanh",
         "softplus", "softsign", "swish", "silu", "exponential", "linear"]
 
@@ -29,12 +34,14 @@ def ri(rng, lo, hi):
     return int(rng.integers(lo, hi + 1))
 
 
-def random_case(rng, idx):
-    """One configuration: (description dict, tconv args without file names, oracle kwargs)."""
+def random_case(rng, idx, medium=False):
+    """One configuration: (form, tconv args without file names, oracle kwargs, x, w, b)."""
     form = ["keras", "tf_nn", "core"][idx % 3]
     df = "channels_first" if rng.random() < 0.3 else "channels_last"
     N = ri(rng, 1, 3)
     IH, IW = ri(rng, 1, 6), ri(rng, 1, 6)
+    if medium:
+        N, IH, IW = ri(rng, 1, 2), ri(rng, 4, 11), ri(rng, 4, 11)
     if rng.random() < 0.08:
         IH = IW = 1
     KH, KW = ri(rng, 1, 5), ri(rng, 1, 5)
@@ -91,8 +98,8 @@ def random_case(rng, idx):
         if G > 1 or rng.random() < 0.3:
             args += ["--groups", str(G)]
         kw.update(form="core", pads=pads, adjust=adj, groups=G)
-    C = G * ri(rng, 1, 3)
-    FG = ri(rng, 1, 3)
+    C = G * (ri(rng, 5, 20) if medium else ri(rng, 1, 3))
+    FG = ri(rng, 7, 37) if medium else ri(rng, 1, 3)
     # strides/dilation: 2 values, or 4 in data-format order with batch = channel = 1
     for flag, v, is_default in (("--strides", s, s == [1, 1]), ("--dilation", d, d == [1, 1])):
         if is_default and rng.random() < 0.5:
@@ -199,8 +206,9 @@ def main():
     forms_seen = {}
     with harness.tempdir() as tmp:
         xp, wp, bp, yp = (os.path.join(tmp, n + ".npy") for n in ("x", "w", "b", "y"))
-        for idx in range(N_CONFIGS):
-            form, args, kw, x, w, b = random_case(rng, idx)
+        for idx in range(N_CONFIGS + N_MEDIUM):
+            medium = idx >= N_CONFIGS
+            form, args, kw, x, w, b = random_case(rng, idx, medium)
             try:
                 y_pre = tfref.conv_transpose(x, w, b, **dict(kw, activation=None))
             except tfref.Rejected as e:
@@ -214,33 +222,36 @@ def main():
             if b is not None:
                 harness.save(bp, b)
                 files += ["--bias", bp]
-            if os.path.exists(yp):
-                os.remove(yp)
-            rc, out, err = harness.run(["apply"] + files + args)
-            what = "#%d %s x%s w%s%s %s" % (idx, form, x.shape, w.shape,
-                                           "" if b is None else " +b", " ".join(args))
-            if want_error is not None:
-                res.check(harness.one_line_error(rc, out, err) and not os.path.exists(yp),
-                          "%s: TF refuses (%s) but tconv exit %d" % (what, want_error, rc))
-                forms_seen[form + " (refused)"] = forms_seen.get(form + " (refused)", 0) + 1
-                continue
-            forms_seen[form] = forms_seen.get(form, 0) + 1
-            if not res.check(rc == 0, "%s: exit %d: %s" % (what, rc, err.strip())):
-                continue
-            got = np.load(yp).astype(np.float64)
-            want = tfref.activate(y_pre, kw["activation"])
-            if not res.check(got.shape == want.shape,
-                             "%s: shape %s, oracle %s" % (what, got.shape, want.shape)):
-                continue
-            tol = tolerance(kw, x, w, b, y_pre)
-            bad = np.abs(got - want) > tol
-            if bad.any():
-                i = np.unravel_index(np.argmax(np.abs(got - want) - tol), got.shape)
-                res.check(False, "%s: %d elements off; worst at %s: %.9g vs %.9g (tol %.3g)"
-                          % (what, int(bad.sum()), tuple(int(v) for v in i), got[i], want[i],
-                             tol[i]))
-            else:
-                res.check(True, "")
+            label = form + (" medium" if medium else "") + (" (refused)" if want_error else "")
+            forms_seen[label] = forms_seen.get(label, 0) + 1
+            want = tol = None
+            if want_error is None:
+                want = tfref.activate(y_pre, kw["activation"])
+                tol = tolerance(kw, x, w, b, y_pre)
+            for path in (PATHS[:2] if medium else PATHS):
+                if os.path.exists(yp):
+                    os.remove(yp)
+                rc, out, err = harness.run(["apply"] + files + args, env={"TCONV_KERNELS": path})
+                what = "#%d %s [TCONV_KERNELS=%s] x%s w%s%s %s" % (
+                    idx, form, path, x.shape, w.shape, "" if b is None else " +b", " ".join(args))
+                if want_error is not None:
+                    res.check(harness.one_line_error(rc, out, err) and not os.path.exists(yp),
+                              "%s: TF refuses (%s) but tconv exit %d" % (what, want_error, rc))
+                    continue
+                if not res.check(rc == 0, "%s: exit %d: %s" % (what, rc, err.strip())):
+                    continue
+                got = np.load(yp).astype(np.float64)
+                if not res.check(got.shape == want.shape,
+                                 "%s: shape %s, oracle %s" % (what, got.shape, want.shape)):
+                    continue
+                bad = np.abs(got - want) > tol
+                if bad.any():
+                    i = np.unravel_index(np.argmax(np.abs(got - want) - tol), got.shape)
+                    res.check(False, "%s: %d elements off; worst at %s: %.9g vs %.9g (tol %.3g)"
+                              % (what, int(bad.sum()), tuple(int(v) for v in i), got[i], want[i],
+                                 tol[i]))
+                else:
+                    res.check(True, "")
 
         for what, flags, kshape, xshape, blen in invalid_cases():
             harness.save(xp, rng.uniform(-1, 1, xshape))

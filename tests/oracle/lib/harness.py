@@ -49,10 +49,15 @@ def require_tool(res):
         res.finish()
 
 
-def run(args, timeout=60):
-    """Runs tconv with args (strings); returns (returncode, stdout, stderr)."""
+def run(args, timeout=60, env=None):
+    """Runs tconv with args (strings) and extra environment variables; returns
+    (returncode, stdout, stderr)."""
+    full_env = None
+    if env:
+        full_env = dict(os.environ)
+        full_env.update(env)
     p = subprocess.run([TCONV] + [str(a) for a in args], capture_output=True, text=True,
-                       timeout=timeout)
+                       timeout=timeout, env=full_env)
     return p.returncode, p.stdout, p.stderr
 
 
