@@ -26,8 +26,8 @@ SEED = 0x7C0DE
 N_CONFIGS = 300
 N_MEDIUM = 24
 PATHS = ("auto", "scalar", "reference")
-ACTS = ["relu", "relu6", "leaky_relu", "elu", "selu", "gelu", "sigmoid", "hard_sigmoid", "tanh",
-        "softplus", "softsign", "swish", "silu", "exponential", "linear"]
+ACTS = ["relu", "relu6", "leaky_relu", "elu", "selu", "gelu", "gelu_tanh", "sigmoid",
+        "hard_sigmoid", "tanh", "softplus", "softsign", "swish", "silu", "exponential", "linear"]
 
 
 def ri(rng, lo, hi):
@@ -113,12 +113,15 @@ def random_case(rng, idx, medium=False):
             args += ["--output-shape", harness.csv(full)]
         else:
             args += ["--output-shape", harness.csv([oh, ow])]
-    act = None
-    if rng.random() < 0.35:
+    act = alpha = None
+    if rng.random() < 0.4:
         act = ACTS[ri(rng, 0, len(ACTS) - 1)]
         args += ["--activation", act]
+        if act in ("leaky_relu", "elu") and rng.random() < 0.5:
+            alpha = float(np.float32(rng.uniform(0.05, 1.5)))
+            args += ["--activation-alpha", repr(alpha)]
     args += ["--data-format", df]
-    kw.update(strides=s, dilations=d, data_format=df, activation=act)
+    kw.update(strides=s, dilations=d, data_format=df, activation=act, alpha=alpha)
     xshape = (N, IH, IW, C) if df == "channels_last" else (N, C, IH, IW)
     x = rng.uniform(-1, 1, xshape).astype(np.float32)
     w = rng.uniform(-1, 1, (KH, KW, FG, C)).astype(np.float32)
@@ -128,7 +131,7 @@ def random_case(rng, idx, medium=False):
 
 def tolerance(kw, x, w, b, y_pre):
     """Per-element bound, from the oracle on absolute values."""
-    akw = dict(kw, activation=None)
+    akw = dict(kw, activation=None, alpha=None)
     scale = tfref.conv_transpose(np.abs(x), np.abs(w), None if b is None else np.abs(b), **akw)
     tol = 1e-5 * scale + 1e-30
     act = kw["activation"]
@@ -137,8 +140,8 @@ def tolerance(kw, x, w, b, y_pre):
     if act == "exponential":
         lip = np.exp(y_pre + tol)
     else:
-        lip = tfref.ACTIVATION_LIPSCHITZ[act]
-    post = tfref.activate(y_pre, act)
+        lip = max(tfref.ACTIVATION_LIPSCHITZ[act], kw["alpha"] or 0.0)
+    post = tfref.activate(y_pre, act, kw["alpha"])
     return lip * tol + 2e-6 * np.abs(post) + 1e-6
 
 
@@ -210,7 +213,7 @@ def main():
             medium = idx >= N_CONFIGS
             form, args, kw, x, w, b = random_case(rng, idx, medium)
             try:
-                y_pre = tfref.conv_transpose(x, w, b, **dict(kw, activation=None))
+                y_pre = tfref.conv_transpose(x, w, b, **dict(kw, activation=None, alpha=None))
             except tfref.Rejected as e:
                 # A random Keras 'same' + output_padding config that TF's op refuses.
                 want_error = str(e)
@@ -226,7 +229,7 @@ def main():
             forms_seen[label] = forms_seen.get(label, 0) + 1
             want = tol = None
             if want_error is None:
-                want = tfref.activate(y_pre, kw["activation"])
+                want = tfref.activate(y_pre, kw["activation"], kw["alpha"])
                 tol = tolerance(kw, x, w, b, y_pre)
             for path in (PATHS[:2] if medium else PATHS):
                 if os.path.exists(yp):

@@ -283,9 +283,15 @@ def conv_transpose_core(x, w, bias, strides, dilations, pads, adjust, groups=1,
     return y
 
 
-def activate(y, name):
+def activate(y, name, alpha=None):
+    """Keras activation by name; alpha overrides leaky_relu's negative slope (0.2) or elu's
+    alpha (1.0), as keras.activations.leaky_relu(negative_slope=) / elu(alpha=) do."""
     if name is None:
         return y
+    if alpha is not None and name == "leaky_relu":
+        return np.where(y >= 0, y, alpha * y)
+    if alpha is not None and name == "elu":
+        return np.where(y > 0, y, alpha * np.expm1(np.minimum(y, 0.0)))
     if name not in ACTIVATIONS:
         raise Rejected("unknown activation " + name)
     return ACTIVATIONS[name](y)
@@ -314,7 +320,7 @@ def tf_nn_geometry(in_hw, k_hw, strides, dilations, padding, out_hw, explicit=No
 def conv_transpose(x, w, bias=None, strides=(1, 1), dilations=(1, 1), form="keras",
                    padding="valid", output_padding=None, output_shape=None, explicit=None,
                    pads=None, adjust=(0, 0), groups=1, data_format="channels_last",
-                   activation=None):
+                   activation=None, alpha=None):
     """Every front end: 'keras', 'tf_nn' (output_shape (H, W), padding SAME|VALID|EXPLICIT),
     'core' (pads, adjust, groups).  y = activation(conv_transpose(x, w) + bias)."""
     in_hw = spatial_hw(np.shape(x), data_format)
@@ -330,7 +336,7 @@ def conv_transpose(x, w, bias=None, strides=(1, 1), dilations=(1, 1), form="kera
     elif form != "core":
         raise Rejected("unknown form " + form)
     y = conv_transpose_core(x, w, bias, strides, dilations, pads, adjust, groups, data_format)
-    return activate(y, activation)
+    return activate(y, activation, alpha)
 
 
 # ------------------------------------------------------------------------------------------
