@@ -202,6 +202,51 @@ def invalid_cases():
     ]
 
 
+def edge_checks(res, rng, tmp):
+    """NaN propagation and empty tensors, on every kernel path.
+
+    TF's CPU kernel multiplies each input pixel by every tap and adds the products where they
+    land (GEMM + col2im), so a NaN input poisons exactly the outputs it reaches: the oracle's NaN
+    pattern must be reproduced exactly (a kernel that multiplies padding zeros by a NaN, or skips
+    a tap, shows up here).  Empty batches and fully cropped axes give empty outputs."""
+    xp, wp, yp = (os.path.join(tmp, n + ".npy") for n in ("ex", "ew", "ey"))
+    for trial in range(10):
+        IH, IW, KH, KW = (ri(rng, 1, 5) for _ in range(4))
+        s = [ri(rng, 1, 3), ri(rng, 1, 3)]
+        C, F = ri(rng, 1, 3), ri(rng, 1, 19)
+        x = rng.uniform(-1, 1, (1, IH, IW, C)).astype(np.float32)
+        w = rng.uniform(-1, 1, (KH, KW, F, C)).astype(np.float32)
+        x[0, ri(rng, 0, IH - 1), ri(rng, 0, IW - 1), ri(rng, 0, C - 1)] = np.nan
+        harness.save(xp, x)
+        harness.save(wp, w)
+        want = np.isnan(tfref.conv_transpose(x, w, None, strides=s, padding="same"))
+        for path in PATHS:
+            rc, out, err = harness.run(["apply", "--input", xp, "--kernel", wp, "-o", yp,
+                                        "--strides", harness.csv(s), "--padding", "same"],
+                                       env={"TCONV_KERNELS": path})
+            got = np.isnan(np.load(yp)) if rc == 0 else None
+            res.check(got is not None and np.array_equal(got, want),
+                      "NaN pattern #%d [%s] x%s w%s s%s: exit %d, %s NaNs, oracle %d (%s)"
+                      % (trial, path, x.shape, w.shape, s, rc,
+                         None if got is None else int(got.sum()), int(want.sum()), err.strip()))
+    for what, xshape, flags, want_shape in (
+            ("empty batch", (0, 3, 3, 2), ["--strides", "2,2", "--padding", "same"], (0, 6, 6, 4)),
+            ("empty batch NCHW", (0, 2, 3, 3), ["--strides", "2,2", "--padding", "valid",
+                                                "--data-format", "channels_first"], (0, 4, 7, 7)),
+            ("core pads crop the whole h axis", (1, 3, 3, 2), ["--strides", "2,2",
+                                                              "--pads", "3,4,0,0"], (1, 0, 7, 4))):
+        harness.save(xp, np.ones(xshape))
+        harness.save(wp, np.ones((3, 3, 4, 2)))
+        for path in PATHS:
+            if os.path.exists(yp):
+                os.remove(yp)
+            rc, out, err = harness.run(["apply", "--input", xp, "--kernel", wp, "-o", yp] + flags,
+                                       env={"TCONV_KERNELS": path})
+            got = np.load(yp).shape if rc == 0 and os.path.exists(yp) else None
+            res.check(got == want_shape, "%s [%s]: exit %d, shape %s, want %s (%s)"
+                      % (what, path, rc, got, want_shape, err.strip()))
+
+
 def main():
     res = harness.Results("apply_random")
     harness.require_tool(res)
@@ -255,6 +300,8 @@ def main():
                                  tol[i]))
                 else:
                     res.check(True, "")
+
+        edge_checks(res, rng, tmp)
 
         for what, flags, kshape, xshape, blen in invalid_cases():
             harness.save(xp, rng.uniform(-1, 1, xshape))
