@@ -43,4 +43,18 @@ void tconv_f32_gemm_ukernel_6x16__avx2_fma(size_t mr, size_t nr, size_t kc, size
                                            float *const *c, const float *bias,
                                            const tconv_uk_params *params, unsigned flags);
 
+/* Dot micro-kernel, 6 pixels x up to 2 filters, vectorised over k (few filters per group):
+ *   C[m][n] = init[m][n] + sum over s, k of a[s*MR + m][k] * w[s][n*kc + k]
+ * Same a / c / bias / flags contract as the GEMM kernel; w per tap is [nr][kc], filter-major
+ * (the panel holds 2 filters; with nr = 1 the second row is never read). */
+#define TCONV_DOT_NR 2
+void tconv_f32_dot_ukernel_6x2__scalar(size_t mr, size_t nr, size_t kc, size_t ks,
+                                       const float *const *a, const float *const *w,
+                                       float *const *c, const float *bias,
+                                       const tconv_uk_params *params, unsigned flags);
+void tconv_f32_dot_ukernel_6x2__avx2_fma(size_t mr, size_t nr, size_t kc, size_t ks,
+                                         const float *const *a, const float *const *w,
+                                         float *const *c, const float *bias,
+                                         const tconv_uk_params *params, unsigned flags);
+
 #endif

@@ -42,12 +42,14 @@ enum { MR = TCONV_GEMM_MR, NR = TCONV_GEMM_NR };
 /* Floats of packed weights per K chunk: 16 KiB, half of L1d. */
 #define CHUNK_FLOATS 4096
 
+/* Safe to call twice (a failed axis_build frees, then tconv_plan_destroy frees again). */
 static void axis_free(tconv_axis *ax) {
   tconv_dealloc(ax->tstart);
   tconv_dealloc(ax->tap);
   tconv_dealloc(ax->e);
   tconv_dealloc(ax->lo);
   tconv_dealloc(ax->hi);
+  ax->tstart = ax->tap = ax->e = ax->lo = ax->hi = NULL;
 }
 
 /* Taps grouped by phase and the valid-tap range of every output index (see the top comment). */
@@ -128,12 +130,20 @@ static void plan_pack(tconv_plan *p) {
           for (size_t a = 0; a < nth; a++)
             for (size_t b = 0; b < ntw; b++) {
               const size_t th = ah->tap[ah->tstart[ph] + a], tw = aw->tap[aw->tstart[pw] + b];
-              for (size_t c = 0; c < icg; c++)
-                for (size_t n = 0; n < NR; n++) {
-                  size_t j = jt * NR + n;
-                  *dst++ = j < ocg ? p->kernel[((th * KW + tw) * ocg + j) * IC + grp * icg + c]
-                                   : 0.0f;
-                }
+              const float *src = p->kernel + (th * KW + tw) * ocg * IC + grp * icg;
+              if (p->dot) { /* [filter][channel] */
+                for (size_t n = 0; n < p->nrp; n++)
+                  for (size_t c = 0; c < icg; c++) {
+                    size_t j = jt * p->nrp + n;
+                    *dst++ = j < ocg ? src[j * IC + c] : 0.0f;
+                  }
+              } else { /* [channel][filter] */
+                for (size_t c = 0; c < icg; c++)
+                  for (size_t n = 0; n < NR; n++) {
+                    size_t j = jt * NR + n;
+                    *dst++ = j < ocg ? src[j * IC + c] : 0.0f;
+                  }
+              }
             }
       }
 }
@@ -154,7 +164,14 @@ tconv_status tconv_plan_create(const tconv_geometry *g, const float *kernel, tco
   p->g = *g;
   p->icg = g->in_c / g->groups;
   p->ocg = g->out_c / g->groups;
-  p->ntiles = (p->ocg + NR - 1) / NR;
+  /* few filters and enough channels: vectorise over channels (dot kernel) instead of filters */
+  p->dot = p->ocg <= 4 && p->icg >= 16;
+  p->nrp = p->dot ? TCONV_DOT_NR : NR;
+  p->ntiles = (p->ocg + p->nrp - 1) / p->nrp;
+  /* Row order: position-major (image fastest) makes border tiles exact, which pays when each
+   * pixel carries a lot of work; with little work per pixel the six images' scattered inputs
+   * cost more than the skipped taps, so rows run image by image along the output rows. */
+  p->pos_major = g->batch >= MR && p->icg * p->ocg >= 4096;
   tconv_status st = TCONV_OK;
   p->kernel = tconv_alloc(kn * sizeof(float));
   p->zero = tconv_alloc_zeroed((p->icg ? p->icg : 1) * sizeof(float));
@@ -182,7 +199,7 @@ tconv_status tconv_plan_create(const tconv_geometry *g, const float *kernel, tco
     goto fail;
   }
   size_t total = 0, per_tap = 0;
-  if (tconv_mul_overflow(p->icg, p->ntiles * NR, &per_tap)) goto too_big;
+  if (tconv_mul_overflow(p->icg, p->ntiles * p->nrp, &per_tap)) goto too_big;
   for (size_t grp = 0, i = 0; grp < g->groups; grp++)
     for (size_t ph = 0; ph < p->ax_h.nphase; ph++)
       for (size_t pw = 0; pw < p->ax_w.nphase; pw++, i++) {
@@ -234,7 +251,8 @@ typedef struct gemm_job {
 typedef struct tile_info {
   size_t mr;
   float *c[MR];
-  size_t n[MR], oh[MR], ow[MR];
+  size_t base[MR];                        /* input index of (n, q_h, q_w, group) */
+  size_t lh[MR], hh[MR], lw[MR], hw[MR];  /* each row's valid tap ranges */
   size_t ah, bh, aw, bw; /* union of the rows' valid tap ranges */
   size_t ks;
 } tile_info;
@@ -278,20 +296,25 @@ static void gemm_item(void *ctx, size_t item, size_t thread) {
     ti->bh = ti->bw = 0;
     for (size_t m = 0; m < ti->mr; m++) {
       size_t idx = mb + m, n = idx % N, rest = idx / N;
+      if (!p->pos_major) n = idx / (ch * cw), rest = idx % (ch * cw);
       size_t oh = ph + ah->s * (rest / cw), ow = pw + aw->s * (rest % cw);
-      ti->n[m] = n;
-      ti->oh[m] = oh;
-      ti->ow[m] = ow;
+      ti->base[m] = ((n * g->in_h + (oh + ah->pb) / ah->s) * g->in_w + (ow + aw->pb) / aw->s) * IC +
+                    grp * icg;
+      ti->lh[m] = ah->lo[oh], ti->hh[m] = ah->hi[oh], ti->lw[m] = aw->lo[ow], ti->hw[m] = aw->hi[ow];
       ti->c[m] = job->y + ((n * g->out_h + oh) * g->out_w + ow) * OC + grp * ocg;
       if (ah->lo[oh] < ti->ah) ti->ah = ah->lo[oh];
       if (ah->hi[oh] > ti->bh) ti->bh = ah->hi[oh];
       if (aw->lo[ow] < ti->aw) ti->aw = aw->lo[ow];
       if (aw->hi[ow] > ti->bw) ti->bw = aw->hi[ow];
     }
+    for (size_t m = ti->mr; m < MR; m++) { /* padding rows repeat row 0 (results discarded) */
+      ti->base[m] = ti->base[0];
+      ti->lh[m] = ti->lh[0], ti->hh[m] = ti->hh[0], ti->lw[m] = ti->lw[0], ti->hw[m] = ti->hw[0];
+    }
   }
 
   const float *wgrp = p->packed + p->pack_off[slot];
-  const size_t panel = ntaps * icg * NR; /* floats per 16-filter panel of this phase */
+  const size_t nrp = p->nrp, panel = ntaps * icg * nrp; /* floats per panel of this phase */
   const size_t nchunk_t = ntaps ? (ntaps + job->tap_chunk - 1) / job->tap_chunk : 1;
   const size_t nchunk_c = icg ? (icg + job->ic_chunk - 1) / job->ic_chunk : 1;
   const float *wptr[64];
@@ -308,33 +331,32 @@ static void gemm_item(void *ctx, size_t item, size_t thread) {
         const float **a = (const float **)(ti + 1);
         size_t *taps = (size_t *)(a + job->tap_chunk * MR);
         size_t ks = 0;
-        for (size_t u = u0; u < u1; u++) {
-          const size_t ta = u / ntw, tb = u % ntw;
-          if (ta < ti->ah || ta >= ti->bh || tb < ti->aw || tb >= ti->bw) continue;
-          for (size_t m = 0; m < MR; m++) {
-            const size_t mm = m < ti->mr ? m : 0, oh = ti->oh[mm], ow = ti->ow[mm];
-            const float *src = p->zero;
-            if (ta >= ah->lo[oh] && ta < ah->hi[oh] && tb >= aw->lo[ow] && tb < aw->hi[ow]) {
-              size_t ih = (oh + ah->pb) / ah->s - eh[ta], iw = (ow + aw->pb) / aw->s - ew[tb];
-              src = job->x + ((ti->n[mm] * g->in_h + ih) * g->in_w + iw) * IC + grp * icg + k0;
+        for (size_t u = u0, ta = u0 / (ntw ? ntw : 1), tb = u0 - ta * ntw; u < u1; u++) {
+          if (ta >= ti->ah && ta < ti->bh && tb >= ti->aw && tb < ti->bw) {
+            /* input of row m = base[m] - (e_h * W + e_w) * C, when the tap is valid for it */
+            const size_t off = (eh[ta] * g->in_w + ew[tb]) * IC;
+            const float *xk = job->x + k0;
+            for (size_t m = 0; m < MR; m++) {
+              const bool ok = ta >= ti->lh[m] && ta < ti->hh[m] && tb >= ti->lw[m] && tb < ti->hw[m];
+              a[ks * MR + m] = ok ? xk + (ti->base[m] - off) : p->zero;
             }
-            a[ks * MR + m] = src;
+            taps[ks++] = u;
           }
-          taps[ks++] = u;
+          if (++tb == ntw) tb = 0, ta++;
         }
         ti->ks = ks;
       }
       for (size_t jt = 0; jt < p->ntiles; jt++) {
         const float *wpanel = wgrp + jt * panel;
-        const size_t nr = ocg - jt * NR < NR ? ocg - jt * NR : NR;
-        const float *bias = job->bias ? job->bias + grp * ocg + jt * NR : NULL;
+        const size_t nr = ocg - jt * nrp < nrp ? ocg - jt * nrp : nrp;
+        const float *bias = job->bias ? job->bias + grp * ocg + jt * nrp : NULL;
         unsigned flags = (first ? 0u : TCONV_UK_ACCUMULATE) | (last ? job->last_flags : 0u);
         for (size_t t = 0; t < ntile_m; t++) {
           tile_info *ti = (tile_info *)(scr + t * job->scratch_stride);
           const float **a = (const float **)(ti + 1);
           const size_t *taps = (const size_t *)(a + job->tap_chunk * MR);
-          for (size_t s = 0; s < ti->ks; s++) wptr[s] = wpanel + (taps[s] * icg + k0) * NR;
-          for (size_t m = 0; m < ti->mr; m++) crow[m] = ti->c[m] + jt * NR;
+          for (size_t s = 0; s < ti->ks; s++) wptr[s] = wpanel + (taps[s] * icg + k0) * nrp;
+          for (size_t m = 0; m < ti->mr; m++) crow[m] = ti->c[m] + jt * nrp;
           job->uk(ti->mr, nr, k1 - k0, ti->ks, a, wptr, crow, bias, &job->params, flags);
           if (last && job->act_after)
             for (size_t m = 0; m < ti->mr; m++) tconv_activation_apply(job->act, crow[m], nr);
@@ -371,6 +393,10 @@ static tconv_status gemm_run(const tconv_plan *p, const float *x, const float *b
   const size_t icg = p->icg;
   job.ic_chunk = icg == 0 ? 1 : icg * NR <= CHUNK_FLOATS ? icg : CHUNK_FLOATS / NR;
   job.tap_chunk = icg * NR <= CHUNK_FLOATS ? CHUNK_FLOATS / (icg * NR + (icg == 0)) : 1;
+  if (p->dot) { /* the dot kernel's weight rows are kc long: no channel chunks */
+    job.ic_chunk = icg;
+    job.tap_chunk = 64;
+  }
   if (job.tap_chunk > 64) job.tap_chunk = 64; /* wptr[] bound */
   if (job.tap_chunk < 1) job.tap_chunk = 1;
   const size_t threads = tconv_pool_threads(pool);
@@ -473,9 +499,11 @@ tconv_status tconv_plan_run(const tconv_plan *p, const float *x, const float *bi
 tconv_status tconv_plan_run_nhwc(const tconv_plan *p, const float *x, const float *bias,
                                  const tconv_activation *act, float *y, tconv_threadpool *pool,
                                  tconv_path path) {
-  tconv_gemm_ukernel_fn uk = tconv_f32_gemm_ukernel_6x16__scalar;
+  tconv_gemm_ukernel_fn uk =
+      p->dot ? tconv_f32_dot_ukernel_6x2__scalar : tconv_f32_gemm_ukernel_6x16__scalar;
 #if defined(__x86_64__)
-  if (path == TCONV_PATH_AVX2) uk = tconv_f32_gemm_ukernel_6x16__avx2_fma;
+  if (path == TCONV_PATH_AVX2)
+    uk = p->dot ? tconv_f32_dot_ukernel_6x2__avx2_fma : tconv_f32_gemm_ukernel_6x16__avx2_fma;
 #endif
   return gemm_run(p, x, bias, act, y, pool, uk);
 }

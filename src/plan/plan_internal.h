@@ -20,10 +20,13 @@ typedef struct tconv_axis {
 
 struct tconv_plan {
   tconv_geometry g;
-  size_t icg, ocg, ntiles; /* channels per group; 16-filter panels per group */
+  size_t icg, ocg, ntiles; /* channels per group; filter panels per group */
+  bool dot;                /* dot kernel (few filters): panels of 2 filters, [tap][filter][ch] */
+  size_t nrp;              /* filters per panel: 16 (GEMM) or 2 (dot) */
+  bool pos_major;          /* GEMM rows ordered (jh, jw, n) rather than (n, jh, jw) */
   float *kernel;           /* the TF-layout copy (reference path) */
   tconv_axis ax_h, ax_w;
-  float *packed;           /* per (group, phase): ntiles panels x taps x icg x 16 */
+  float *packed;           /* per (group, phase): ntiles panels x taps x icg x nrp */
   size_t *pack_off;        /* (group * nphase_h + ph) * nphase_w + pw -> offset in packed */
   float *zero;             /* icg zeros: the input of taps that fall outside the image */
 };
