@@ -247,6 +247,35 @@ def edge_checks(res, rng, tmp):
                       % (what, path, rc, got, want_shape, err.strip()))
 
 
+def seed_checks(res, rng, tmp):
+    """The seed's two layer uses at full size (DESIGN.md): 28x28x1 -> 56x56x32 and a 224x224 RGB
+    image -> 448x448x3, both Conv2DTranspose(3x3, strides 2, 'same'), with a bias and ReLU."""
+    xp, wp, bp, yp = (os.path.join(tmp, n + ".npy") for n in ("sx", "sw", "sb", "sy"))
+    for what, xshape, filters in (("seed use 1: 28x28x1 -> 56x56x32", (1, 28, 28, 1), 32),
+                                  ("seed use 2: 224x224x3 -> 448x448x3", (1, 224, 224, 3), 3)):
+        x = rng.uniform(0, 1, xshape).astype(np.float32)
+        w = rng.uniform(-0.5, 0.5, (3, 3, filters, xshape[3])).astype(np.float32)
+        b = rng.uniform(-0.1, 0.1, filters).astype(np.float32)
+        for path, arr in ((xp, x), (wp, w), (bp, b)):
+            harness.save(path, arr)
+        kw = dict(form="keras", padding="same", strides=(2, 2), dilations=(1, 1),
+                  data_format="channels_last", activation="relu", alpha=None)
+        y_pre = tfref.conv_transpose(x, w, b, **dict(kw, activation=None))
+        want = tfref.activate(y_pre, "relu")
+        tol = tolerance(kw, x, w, b, y_pre)
+        for kpath in PATHS[:2]:
+            rc, out, err = harness.run(["apply", "--input", xp, "--kernel", wp, "--bias", bp,
+                                        "-o", yp, "--strides", "2,2", "--padding", "same",
+                                        "--activation", "relu"], env={"TCONV_KERNELS": kpath})
+            got = np.load(yp).astype(np.float64) if rc == 0 else None
+            ok = got is not None and got.shape == want.shape and bool(np.all(np.abs(got - want)
+                                                                               <= tol))
+            res.check(ok, "%s [%s]: exit %d, shape %s, max |diff| %s (%s)"
+                      % (what, kpath, rc, None if got is None else got.shape,
+                         None if got is None or got.shape != want.shape
+                         else float(np.abs(got - want).max()), err.strip()))
+
+
 def main():
     res = harness.Results("apply_random")
     harness.require_tool(res)
@@ -302,6 +331,7 @@ def main():
                     res.check(True, "")
 
         edge_checks(res, rng, tmp)
+        seed_checks(res, rng, tmp)
 
         for what, flags, kshape, xshape, blen in invalid_cases():
             harness.save(xp, rng.uniform(-1, 1, xshape))
