@@ -171,8 +171,9 @@ typedef enum tconv_form {
    * accepted exactly when TF's op accepts it. */
   TCONV_FORM_TF_NN = 1,
   /* The general core form: crop explicit_padding = {top, bottom, left, right} from the full
-   * transposed convolution, then append adjust = {h, w} bias-only rows/columns.  Any stride,
-   * dilation and groups combination. */
+   * transposed convolution, then lengthen each axis by adjust = {h, w}: O = F - begin - end +
+   * adjust (the rows regained from the end crop still carry data; rows past the full length F
+   * get the bias only).  Any stride, dilation and groups combination. */
   TCONV_FORM_CORE = 2,
 } tconv_form;
 
@@ -290,7 +291,7 @@ typedef struct tconv_config {
   tconv_form form;
   int64_t output_shape[2];      /* TCONV_FORM_TF_NN: the requested (H, W) */
   int64_t explicit_padding[4];  /* EXPLICIT / CORE: top, bottom, left, right crops */
-  int64_t adjust[2];            /* CORE: bias-only rows/columns appended at the end */
+  int64_t adjust[2];            /* CORE: rows/columns added back at the end (see above) */
   int64_t groups;               /* CORE: default 1; filters and in_channels divisible by it */
 } tconv_config;
 
@@ -322,7 +323,7 @@ typedef struct tconv_geometry {
   size_t kernel_h, kernel_w;
   size_t stride_h, stride_w, dilation_h, dilation_w;
   size_t pad_top, pad_bottom, pad_left, pad_right; /* crops */
-  size_t adjust_h, adjust_w;                       /* bias-only extension */
+  size_t adjust_h, adjust_w;                       /* O = F - pads + adjust */
   size_t groups;
   tconv_data_format data_format;
 } tconv_geometry;
