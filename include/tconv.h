@@ -624,8 +624,12 @@ typedef struct tconv_pytorch_conv_transpose2d {
   bool bias;
 } tconv_pytorch_conv_transpose2d;
 /* A layer configuration computing exactly what the PyTorch module computes, in the core form:
- * crop padding[0] at top and bottom and padding[1] at left and right, append output_padding
- * bias-only rows/columns at the bottom/right, channels_first (NCHW, as PyTorch tensors are).
+ * explicit_padding = {p_h, p_h, p_w, p_w} and adjust = output_padding, i.e. crop padding at both
+ * ends of each axis and lengthen the output by output_padding at the bottom/right (those rows
+ * hold whatever the full transposed convolution has there, bias only past its end) — which
+ * is PyTorch's O = (I-1)s - 2p + d(k-1) + output_padding + 1; channels_first (NCHW, as PyTorch
+ * tensors are).  TF 'SAME' puts an odd crop at the end, which symmetric PyTorch padding cannot
+ * express: import such models with explicit_padding set by hand.
  * Its kernel is the module's weight after tconv_kernel_from_pytorch.  Errors: INVALID_ARGUMENT
  * (non-positive sizes, negative padding, output_padding >= max(stride, dilation) as PyTorch
  * rejects, channels not divisible by groups). */
