@@ -5,11 +5,15 @@
 #include "cli.h"
 
 int cmd_bench(int, char **);
+int cmd_inspect(int, char **);
+int cmd_convert(int, char **);
 const cli_command cli_commands[] = {
     /* Keep one line per subcommand, in the order `tconv --help` lists them. */
     {"apply", cmd_apply, "run one Conv2DTranspose layer on .npy input", NULL},
     {"shape", cmd_shape, "validate a configuration; print output shape and core form", NULL},
     {"bench", cmd_bench, "time the forward pass on a shape suite (bench/shapes.txt)", NULL},
+    {"inspect", cmd_inspect, "list the tensors of a weight file (TF checkpoint, Keras, npz, ...)", NULL},
+    {"convert", cmd_convert, "convert a weight file to .npz or .safetensors", NULL},
     /* @@COMMANDS@@ */
 };
 const size_t cli_command_count = sizeof cli_commands / sizeof cli_commands[0];
