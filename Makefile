@@ -81,6 +81,7 @@ $(BUILD)/fuzz-replay-%: fuzz/fuzz_%.c fuzz/replay_main.c $(BUILD)/libtconv.a
 	$(CC) $(BASEFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< fuzz/replay_main.c $(BUILD)/libtconv.a $(LDLIBS)
 fuzz-replay: $(FUZZ_REPLAY)
 test: fuzz-replay
+test: examples
 fuzz:
 	$(MAKE) BUILD=build-fuzz CC=clang CFLAGS="-O1 -g -fsanitize=fuzzer-no-link,address,undefined" \
 	  $(FUZZ_NAMES:%=build-fuzz/fuzzer-%)
