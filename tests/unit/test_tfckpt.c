@@ -507,3 +507,49 @@ TEST(tfckpt_crc32c_known_values) {
   CHECK(tconv_crc32c_extend(tconv_crc32c("1234", 4), "56789", 5) == 0xe3069283u);
   CHECK(tconv_crc32c_unmask(tconv_crc32c_mask(0xdeadbeefu)) == 0xdeadbeefu);
 }
+
+/* TCONV_WRITE_FUZZ_SEEDS=fuzz/corpus/tfckpt build/unit-tests tfckpt_fuzz_seeds writes TF's seed
+ * classes (D13) as fuzz_tfckpt inputs: 4-byte index length, index, data shard. */
+TEST(tfckpt_fuzz_seeds) {
+  const char *dir = getenv("TCONV_WRITE_FUZZ_SEEDS");
+  const uint8_t *d = (const uint8_t *)four;
+  tb_entry seeds[] = {
+      {.key = "tensor_size_overflow", .dtype = 2, .rank = 3, .dims = {0, 1ll << 32, 1ll << 32}},
+      {.key = "extent_end_overflow", .dtype = 1, .rank = 1, .dims = {4}, .size = 16, .data = d,
+       .extents = 1, .ext_start = {7954877770267194415ll}, .ext_len = {7954877770267194415ll}},
+      {.key = "negative_extent_start", .dtype = 1, .rank = 1, .dims = {4}, .size = 16, .data = d,
+       .extents = 1, .ext_start = {-1}, .ext_len = {2}},
+      {.key = "missing_extent_length", .dtype = 1, .rank = 1, .dims = {4}, .size = 16, .data = d,
+       .extents = 1, .ext_start = {0}, .ext_len = {-2000}},
+      {.key = "missing_tensor_data", .dtype = 1, .rank = 1, .dims = {4}, .size = 16, .offset = 8,
+       .data = d},
+      {.key = "missing_tensor_type", .no_dtype = true, .rank = 1, .dims = {4}, .size = 16, .data = d},
+      {.key = "negative_dimension", .dtype = 1, .rank = 2, .dims = {-2, -2}, .size = 16, .data = d},
+      {.key = "unsupported_tensor_type", .dtype = 20, .rank = 1, .dims = {4}, .size = 16, .data = d},
+      {.key = "valid", .dtype = 1, .rank = 2, .dims = {2, 2}, .size = 16, .data = d},
+  };
+  for (size_t i = 0; i < sizeof seeds / sizeof seeds[0]; i++) {
+    tb_buf idx = tb_index(1, &seeds[i], 1);
+    tconv_weights w;
+    const void *shards[1] = {four};
+    size_t sizes[1] = {16};
+    tconv_status st = tconv_tfckpt_parse(idx.p, idx.n, shards, sizes, 1, 0, &w);
+    CHECK_MSG((st == TCONV_OK) == (i == sizeof seeds / sizeof seeds[0] - 1), "seed %s: %s",
+              seeds[i].key, tconv_status_string(st));
+    tconv_weights_free(&w);
+    if (dir) {
+      char path[512];
+      snprintf(path, sizeof path, "%s/%s", dir, seeds[i].key);
+      FILE *f = fopen(path, "wb");
+      if (f) {
+        uint8_t len[4] = {(uint8_t)idx.n, (uint8_t)(idx.n >> 8), (uint8_t)(idx.n >> 16),
+                          (uint8_t)(idx.n >> 24)};
+        fwrite(len, 1, 4, f);
+        fwrite(idx.p, 1, idx.n, f);
+        fwrite(four, 1, 16, f);
+        fclose(f);
+      }
+    }
+    free(idx.p);
+  }
+}
