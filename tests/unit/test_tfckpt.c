@@ -553,3 +553,45 @@ TEST(tfckpt_fuzz_seeds) {
     free(idx.p);
   }
 }
+
+/* Every allocation of a checkpoint read failing in turn: OUT_OF_MEMORY, nothing leaked (LSan in
+ * the sanitizer build), and the next call works. */
+static size_t oom_budget, oom_calls;
+static void *oom_malloc(size_t n, void *ctx) {
+  if (oom_calls++ >= oom_budget) return NULL;
+  return malloc(n);
+}
+static void oom_free(void *p, void *ctx) { free(p); }
+
+TEST(tfckpt_allocation_failures) {
+  float a[3] = {1, 2, 3};
+  tb_entry e[2] = {
+      {.key = "a/kernel", .dtype = 1, .rank = 1, .dims = {3}, .size = 12, .data = (uint8_t *)a},
+      {.key = "b/kernel", .dtype = 2, .rank = 1, .dims = {1}, .size = 8, .offset = 12,
+       .data = (uint8_t *)"\0\0\0\0\0\0\xf0\x3f"},
+  };
+  uint8_t shard[20];
+  memcpy(shard, a, 12);
+  memcpy(shard + 12, "\0\0\0\0\0\0\xf0\x3f", 8);
+  tb_buf idx = tb_index(1, e, 2);
+  const void *shards[1] = {shard};
+  size_t sizes[1] = {20};
+  size_t k;
+  for (k = 0; k < 1000; k++) {
+    oom_budget = k;
+    oom_calls = 0;
+    tconv_set_allocator(oom_malloc, oom_free, NULL);
+    tconv_weights w;
+    tconv_status st = tconv_tfckpt_parse(idx.p, idx.n, shards, sizes, 1, 0, &w);
+    tconv_set_allocator(NULL, NULL, NULL);
+    if (st == TCONV_OK) {
+      CHECK(w.count == 2 && w.items[1].value.data[0] == 1.0f);
+      tconv_weights_free(&w);
+      break;
+    }
+    CHECK_MSG(st == TCONV_OUT_OF_MEMORY, "allocation %zu: %s", k, tconv_status_string(st));
+    CHECK(w.count == 0 && w.items == NULL);
+  }
+  CHECK(k > 3 && k < 1000);
+  free(idx.p);
+}
