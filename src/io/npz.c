@@ -178,6 +178,13 @@ static tconv_status check_entry(const unsigned char *b, uint64_t cd_off, zip_ent
   RETURN_IF(z->usize > cap, TCONV_LIMIT_EXCEEDED,
             "npz: member '%.*s' declares %llu bytes, above the limit of %llu", nl, z->name,
             (unsigned long long)z->usize, (unsigned long long)cap);
+  /* Deflate expands at most 1032:1, so a larger claim is a lie; rejecting it here keeps a few
+   * bytes of input from buying a gigabyte-sized output buffer. */
+  RETURN_IF(z->method == 8 && z->usize > 1024 && (z->usize - 1024) / 1032 > z->csize,
+            TCONV_BAD_FILE,
+            "npz: member '%.*s' claims %llu bytes from %llu deflated ones (beyond deflate's "
+            "1032:1 maximum)", nl, z->name, (unsigned long long)z->usize,
+            (unsigned long long)z->csize);
 
   RETURN_IF(z->local > cd_off || cd_off - z->local < 30 || tconv_le32(b + z->local) != ZIP_LOCAL_SIG,
             TCONV_BAD_FILE, "npz: member '%.*s' has no local header at offset %llu", nl, z->name,

@@ -355,6 +355,13 @@ TEST(npz_crafted_members) {
   FRESH(), tconv_put32(z + l1 + 22, (uint32_t)an - 1), tconv_put32(z + c1 + 24, (uint32_t)an - 1);
   CHECK_FAILS(parse_and_free(z, size), TCONV_BAD_FILE);
   CHECK(strstr(tconv_last_error(), "more than") != NULL);
+  /* A deflated member claiming 100 MB from a few dozen bytes: beyond deflate's 1032:1, refused
+   * before the output buffer is allocated. */
+  FRESH(), tconv_put32(z + l1 + 22, 100u << 20), tconv_put32(z + c1 + 24, 100u << 20);
+  io_alloc_begin(-1);
+  CHECK_FAILS(parse_and_free(z, size), TCONV_BAD_FILE);
+  CHECK(strstr(tconv_last_error(), "1032:1") != NULL && io_alloc.peak < 65536);
+  io_alloc_end();
   FRESH(), tconv_put32(z + l1 + 22, (uint32_t)an + 1), tconv_put32(z + c1 + 24, (uint32_t)an + 1);
   CHECK_FAILS(parse_and_free(z, size), TCONV_BAD_FILE);
   FRESH(), tconv_put32(z + l1 + 18, (uint32_t)csize1 - 2), tconv_put32(z + c1 + 20, (uint32_t)csize1 - 2);
@@ -378,6 +385,43 @@ TEST(npz_crafted_members) {
   bad.data = a, bad.size = an - 4;
   zip = zip_build(&bad, 1, &size);
   CHECK_FAILS(parse_and_free(zip, size), TCONV_BAD_FILE);
+  free(zip);
+  free(a);
+}
+
+/* The ZIP64 end-of-central-directory record and locator (written by zip tools for archives with
+ * more than 65,535 entries or above 4 GiB; here with saturated 32-bit fields). */
+TEST(npz_crafted_zip64_end_record) {
+  size_t an, size;
+  unsigned char *a = npy_of_ramp(5, &an);
+  zmember m[2] = {{"a.npy", a, an, 0, true}, {"b.npy", a, an, 8, false}};
+  unsigned char *zip = zip_build(m, 2, &size);
+  size_t e = size - 22, cd = tconv_le32(zip + e + 16), cd_len = tconv_le32(zip + e + 12);
+  unsigned char *z = calloc(1, size + 76);
+  memcpy(z, zip, e);
+  unsigned char *r = z + e, *loc = r + 56, *end = loc + 20;
+  tconv_put32(r, 0x06064b50), tconv_put64(r + 4, 44), tconv_put16(r + 12, 45);
+  tconv_put16(r + 14, 45), tconv_put64(r + 24, 2), tconv_put64(r + 32, 2);
+  tconv_put64(r + 40, cd_len), tconv_put64(r + 48, cd);
+  tconv_put32(loc, 0x07064b50), tconv_put64(loc + 8, e), tconv_put32(loc + 16, 1);
+  tconv_put32(end, 0x06054b50), tconv_put16(end + 8, 0xFFFF), tconv_put16(end + 10, 0xFFFF);
+  tconv_put32(end + 12, 0xFFFFFFFFu), tconv_put32(end + 16, 0xFFFFFFFFu);
+  size_t zsize = size + 76;
+  tconv_weights w;
+  CHECK_OK(tconv_npz_parse(z, zsize, &w));
+  CHECK(w.count == 2 && w.items[1].value.shape[0] == 5 && w.items[1].value.data[4] == io_ramp(4));
+  tconv_weights_free(&w);
+  tconv_put64(r + 32, 2000), tconv_put64(r + 24, 2000);
+  CHECK_FAILS(parse_and_free(z, zsize), TCONV_LIMIT_EXCEEDED);
+  tconv_put64(r + 32, 2), tconv_put64(r + 24, 2), tconv_put64(r + 48, 0xFFFFFFFFFFFFull);
+  CHECK_FAILS(parse_and_free(z, zsize), TCONV_BAD_FILE);
+  tconv_put64(r + 48, cd), tconv_put64(loc + 8, e + 1);
+  CHECK_FAILS(parse_and_free(z, zsize), TCONV_BAD_FILE);
+  tconv_put64(loc + 8, UINT64_MAX);
+  CHECK_FAILS(parse_and_free(z, zsize), TCONV_BAD_FILE);
+  tconv_put64(loc + 8, e), r[0] = 'X';
+  CHECK_FAILS(parse_and_free(z, zsize), TCONV_BAD_FILE);
+  free(z);
   free(zip);
   free(a);
 }
