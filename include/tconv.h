@@ -645,6 +645,52 @@ TCONV_API tconv_status tconv_kernel_from_pytorch(const tconv_tensor *src, tconv_
 /* ---------------------------------------------------------------------------------------------
  * Images and datasets.
  * ------------------------------------------------------------------------------------------- */
+/* An image as floats in [0, 1], row-major HWC (height, width, channels), what the layer takes as
+ * one NHWC batch item.  channels: 1 gray, 2 gray+alpha, 3 RGB, 4 RGBA.  bit_depth is the depth
+ * the file had (8 or 16; palette and 1/2/4-bit gray count as 8) and the depth save writes. */
+typedef struct tconv_image {
+  size_t width, height, channels;
+  int bit_depth;
+  float *data; /* height * width * channels values, owned (tconv_image_free) */
+} tconv_image;
+
+/* Allocates a zero-filled image (channels 1..4, bit_depth 8 or 16).  Errors: INVALID_ARGUMENT,
+ * LIMIT_EXCEEDED (width * height above max_image_pixels, or the tensor limits), OUT_OF_MEMORY. */
+TCONV_API tconv_status tconv_image_alloc(tconv_image *img, size_t width, size_t height,
+                                         size_t channels, int bit_depth);
+TCONV_API void tconv_image_free(tconv_image *img);
+/* Decodes a PNG or JPEG (found from the bytes' signature, not the file name).
+ * PNG through libpng's low-level API with explicit transforms: 1/2/4/8/16-bit gray, gray+alpha,
+ * RGB, RGBA and palette images (palettes expanded to RGB, tRNS to an alpha channel), interlaced
+ * or not; 16-bit samples keep all 16 bits.  JPEG through libjpeg: gray or RGB (CMYK/YCCK are
+ * UNSUPPORTED); any libjpeg warning (a truncated or corrupt stream) is an error.  Limits checked
+ * before any pixel buffer is allocated: width * height <= max_image_pixels, each side
+ * <= 1,000,000, and the float buffer within the tensor limits; JPEG stops after 1,000 scans.
+ * Errors: INVALID_ARGUMENT, BAD_FILE (not PNG/JPEG, corrupt, truncated), UNSUPPORTED (a format
+ * this build lacks, CMYK JPEG), LIMIT_EXCEEDED, OUT_OF_MEMORY, IO_ERROR (load).  On error *out is
+ * left empty. */
+TCONV_API tconv_status tconv_image_decode(const void *bytes, size_t size, tconv_image *out);
+TCONV_API tconv_status tconv_image_load(const char *path, tconv_image *out);
+/* Writes img atomically, as JPEG (quality 95; 1 or 3 channels, 8-bit) when the path ends in
+ * .jpg/.jpeg (any case), else as PNG at img->bit_depth (8 or 16).  Values are clamped to [0, 1]
+ * and rounded to the nearest level (NaN writes 0).  Errors: INVALID_ARGUMENT (empty image, alpha
+ * or 2 channels to JPEG), UNSUPPORTED (format missing from this build), IO_ERROR,
+ * OUT_OF_MEMORY. */
+TCONV_API tconv_status tconv_image_save(const char *path, const tconv_image *img);
+
+/* MNIST IDX files (train-images-idx3-ubyte and the like), plain or gzip'd (detected by the
+ * 1F 8B magic, not the name; needs zlib).  The header is validated first: two zero bytes, a type
+ * (0x08 u8, 0x09 i8, 0x0B i16, 0x0C i32, 0x0D f32, 0x0E f64, big-endian), 1..4 dimensions,
+ * the first <= 10,000,000 and the others <= 4,096, and the (decompressed) size must equal
+ * 4 + 4 * ndims + numel * element size exactly; gzip streams are inflated no further than that
+ * plus one byte.  Values are converted to float unchanged (u8 pixels stay 0..255).  out gets rank
+ * ndims and the shape; type (optional) the IDX type byte.  Errors: INVALID_ARGUMENT, IO_ERROR,
+ * BAD_FILE (bad magic, truncated, trailing bytes, corrupt gzip), UNSUPPORTED (gzip without
+ * zlib), LIMIT_EXCEEDED, OUT_OF_MEMORY.  On error *out is left empty. */
+TCONV_API tconv_status tconv_idx_parse(const void *bytes, size_t size, tconv_tensor *out,
+                                       uint8_t *type);
+TCONV_API tconv_status tconv_idx_load(const char *path, tconv_tensor *out, uint8_t *type);
+
 /* @@IMAGES@@ */
 
 #ifdef __cplusplus
