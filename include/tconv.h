@@ -447,6 +447,168 @@ TCONV_API float tconv_activation_derivative(const tconv_activation *act, float z
 /* ---------------------------------------------------------------------------------------------
  * Training: backward pass, optimizers, loss helpers.  (Section owned by the training work.)
  * ------------------------------------------------------------------------------------------- */
+/* Ownership: src/layer/backward.c, src/plan/backward.c, src/kernels/ref/backward.c (backward),
+ * src/nn/optimizer.c, src/nn/loss.c, src/io/checkpoint.c.
+ *
+ * A training step a C user drives in a loop (error handling left out):
+ *
+ *     tconv_layer_grads grads;
+ *     tconv_layer_grads_alloc(layer, &grads);                  // shaped like kernel and bias
+ *     tconv_optimizer_config oc = tconv_optimizer_config_default(TCONV_OPT_ADAM);
+ *     tconv_optimizer *opt;
+ *     tconv_optimizer_create(&oc, vars, &opt);                  // slots live in the store
+ *     for (step = 0; step < steps; step++) {
+ *       tconv_layer_forward(layer, x, y, pool);
+ *       tconv_loss(TCONV_LOSS_MSE, y, target, y_count, &loss, dy);   // dy = dloss/dy
+ *       tconv_layer_backward(layer, x, y, dy, NULL, &grads, pool);   // + regularizer terms
+ *       tconv_optimizer_step(opt, &layer, &grads, 1);                 // update, constrain, repack
+ *     }
+ *     tconv_checkpoint_save(vars, "model.safetensors", NULL);       // variables + slots
+ */
+
+/* Stateless backward on raw arrays, for the geometry's layouts: with dz the gradient of a scalar
+ * loss at the pre-activation z = conv_transpose(x, kernel) + bias,
+ *     dx      (x's shape)                 = d loss / d x
+ *     dkernel (kh, kw, out_c/groups, in_c) = d loss / d kernel
+ *     dbias   (out_c)                      = d loss / d bias = sum of dz over the batch and pixels
+ * (DESIGN.md section 1).  Any of dx, dkernel, dbias may be NULL to skip it; x may be NULL when
+ * dkernel is, kernel when dx is.  The kernel path follows tconv_set_kernel_path ("reference"
+ * runs the double-accumulating oracles).  Results are bitwise identical for any thread count.
+ * Errors: INVALID_ARGUMENT (NULL g or a needed array, invalid geometry), LIMIT_EXCEEDED,
+ * OUT_OF_MEMORY. */
+TCONV_API tconv_status tconv_backward(const tconv_geometry *g, const float *x, const float *kernel,
+                                      const float *dz, float *dx, float *dkernel, float *dbias,
+                                      tconv_threadpool *pool);
+
+/* Gradient buffers for one layer's variables, owned by the caller. */
+typedef struct tconv_layer_grads {
+  tconv_tensor kernel; /* shaped like tconv_layer_kernel */
+  tconv_tensor bias;   /* shaped like tconv_layer_bias; empty (rank 0, data NULL) without bias */
+} tconv_layer_grads;
+/* Allocates zero-filled gradients for a built layer.  Errors: INVALID_ARGUMENT (NULL),
+ * INVALID_STATE (not built), LIMIT_EXCEEDED, OUT_OF_MEMORY.  On error *g is left empty. */
+TCONV_API tconv_status tconv_layer_grads_alloc(const tconv_layer *layer, tconv_layer_grads *g);
+TCONV_API void tconv_layer_grads_free(tconv_layer_grads *g); /* safe on an empty struct */
+
+/* Backward through the reshaped layer y = activation(conv_transpose(x) + bias), given dy =
+ * d loss / d y for the data loss.  It adds what Keras adds to the loss:
+ *   - the activity regularizer's term, d/dy of (l1 sum|y| + l2 sum y^2) / batch, to dy;
+ *   - the kernel and bias regularizers' terms, l1 sign(w) + 2 l2 w, to the weight gradients.
+ * The pre-activation z is recomputed with the forward when the activation's derivative needs it
+ * (not for linear, sigmoid, tanh); y may be NULL, it is then recomputed too.
+ * dx (x's shape) may be NULL; grads may be NULL (dx only).  A layer built with trainable=false
+ * gets no weight gradients: grads are zero-filled.  Writes only dx and grads.
+ * Errors: INVALID_ARGUMENT (NULL layer/x/dy, grads of other shapes), INVALID_STATE (not
+ * reshaped), UNSUPPORTED (a custom activation without activation_grad), OUT_OF_MEMORY. */
+TCONV_API tconv_status tconv_layer_backward(tconv_layer *layer, const float *x, const float *y,
+                                            const float *dy, float *dx, tconv_layer_grads *grads,
+                                            tconv_threadpool *pool);
+
+/* Loss helpers, mean-reduced over all n elements (Keras's default reduction for equal-sized
+ * samples).  grad (optional, n floats) receives d loss / d pred.
+ *   MSE:                 mean((pred - target)^2)
+ *   BINARY_CROSSENTROPY: pred are probabilities, clipped to [1e-7, 1 - 1e-7] as tf.keras does,
+ *                        loss -mean(t log(p + 1e-7) + (1 - t) log(1 - p + 1e-7)); the gradient is
+ *                        0 where the clip is active (TF's clip_by_value gradient)
+ *   BCE_FROM_LOGITS:     pred are logits z: mean(max(z, 0) - z t + log(1 + exp(-|z|))),
+ *                        gradient (sigmoid(z) - t) / n
+ * Errors: INVALID_ARGUMENT (NULL pointers with n > 0, unknown kind, n == 0). */
+typedef enum tconv_loss_kind {
+  TCONV_LOSS_MSE = 0,
+  TCONV_LOSS_BINARY_CROSSENTROPY,
+  TCONV_LOSS_BCE_FROM_LOGITS
+} tconv_loss_kind;
+TCONV_API tconv_status tconv_loss(tconv_loss_kind kind, const float *pred, const float *target,
+                                  size_t n, double *loss, float *grad);
+
+/* Optimizers with Keras's defaults and update rules (g the gradient, t = iterations + 1):
+ *   SGD      lr 0.01, momentum 0, nesterov false.  momentum 0: w -= lr g; else
+ *            m = momentum m - lr g, then w += m (or, nesterov, w += momentum m - lr g).
+ *   ADAM     lr 0.001, beta_1 0.9, beta_2 0.999, epsilon 1e-7, amsgrad false.
+ *            m += (1 - b1)(g - m); v += (1 - b2)(g^2 - v); (amsgrad: vhat = max(vhat, v))
+ *            w -= lr sqrt(1 - b2^t) / (1 - b1^t) * m / (sqrt(v) + epsilon)   (Keras's form:
+ *            epsilon is added to the uncorrected sqrt(v))
+ *   RMSPROP  lr 0.001, rho 0.9, momentum 0, epsilon 1e-7, centered false.
+ *            v = rho v + (1 - rho) g^2; centered: a = rho a + (1 - rho) g, den = v - a^2 + eps,
+ *            else den = v + eps; inc = lr g / sqrt(den); momentum > 0: mo = momentum mo + inc,
+ *            inc = mo; w -= inc.
+ * Slots are store variables (trainable = false) named "<var>/<name>/<slot>" with name the
+ * optimizer's name ("SGD", "Adam", "RMSprop" by default) and slot m, v, vhat (Adam), momentum
+ * (SGD), velocity, momentum, average_gradient (RMSprop); the step counter is the 1-element
+ * "<name>/iterations".  They are made on the first update, so checkpoints carry them and a
+ * restored store resumes where it stopped.  Updates are computed in double, stored as float. */
+typedef enum tconv_optimizer_kind {
+  TCONV_OPT_SGD = 0,
+  TCONV_OPT_ADAM,
+  TCONV_OPT_RMSPROP
+} tconv_optimizer_kind;
+typedef struct tconv_optimizer_config {
+  tconv_optimizer_kind kind;
+  double learning_rate;
+  double momentum;       /* SGD, RMSprop */
+  bool nesterov;         /* SGD */
+  double beta_1, beta_2; /* Adam */
+  double epsilon;        /* Adam, RMSprop */
+  bool amsgrad;          /* Adam */
+  double rho;            /* RMSprop */
+  bool centered;         /* RMSprop */
+  const char *name;      /* slot scope; NULL: "SGD", "Adam", "RMSprop" */
+} tconv_optimizer_config;
+TCONV_API tconv_optimizer_config tconv_optimizer_config_default(tconv_optimizer_kind kind);
+
+typedef struct tconv_optimizer tconv_optimizer;
+/* Checks the config (learning_rate > 0, 0 <= momentum < 1 ... as Keras) and binds the store the
+ * slots go to (it must outlive the optimizer).  Errors: INVALID_ARGUMENT, OUT_OF_MEMORY. */
+TCONV_API tconv_status tconv_optimizer_create(const tconv_optimizer_config *cfg,
+                                              tconv_store *store, tconv_optimizer **out);
+TCONV_API void tconv_optimizer_destroy(tconv_optimizer *opt);
+/* One Keras apply_gradients: updates each named store variable by its gradient (numel floats),
+ * then iterations += 1.  No constraints (see tconv_optimizer_step).  Every name is checked
+ * before anything changes.  Errors: INVALID_ARGUMENT (NULL, a non-trainable variable, a name
+ * twice), NOT_FOUND (no such variable), SHAPE_MISMATCH (a slot of another shape in the store),
+ * OUT_OF_MEMORY (making slots). */
+TCONV_API tconv_status tconv_optimizer_apply(tconv_optimizer *opt, const char *const *names,
+                                             const float *const *grads, size_t count);
+/* One training step over layers built on the optimizer's store: applies grads[i] to layer i's
+ * kernel and bias (layers built with trainable=false are skipped), then applies the layers'
+ * constraints and marks the weights changed (layers repack).  Errors: those of
+ * tconv_optimizer_apply; INVALID_ARGUMENT (NULL, a layer on another store, grads of another
+ * shape), INVALID_STATE (a layer not built). */
+TCONV_API tconv_status tconv_optimizer_step(tconv_optimizer *opt, tconv_layer *const *layers,
+                                            const tconv_layer_grads *grads, size_t count);
+/* Completed updates (Keras's optimizer.iterations); 0 before the first. */
+TCONV_API int64_t tconv_optimizer_iterations(const tconv_optimizer *opt);
+
+/* Checkpoints: a variable store (layer variables and optimizer slots) as a safetensors file.
+ * Save writes every store variable as F32 under its store name, with "__metadata__" =
+ * metadata_json (a JSON object of string values, e.g. from tconv_checkpoint_metadata) or, when
+ * NULL, {"format":"tconv-checkpoint"}.  Crash-safe: temp file beside path, fsync, rename — an
+ * interrupted or failed save leaves the previous file untouched.  `tconv inspect` lists it.
+ * Errors: INVALID_ARGUMENT (NULL, bad metadata), IO_ERROR, LIMIT_EXCEEDED, OUT_OF_MEMORY,
+ * UNSUPPORTED (built without libcjson). */
+TCONV_API tconv_status tconv_checkpoint_save(const tconv_store *store, const char *path,
+                                             const char *metadata_json);
+/* Restores a checkpoint into a store whose variables exist (layers built): every store variable
+ * must be in the file as float32 with the same shape; optimizer state in the file that the store
+ * lacks (slots, iterations) is created.  All checks come first and every problem is listed in
+ * one message ("missing variable dec/bias; dec/kernel: shape (3,3,1,32) in file vs (3,3,32,1) in
+ * store; unexpected tensor enc/kernel (not in the store)"); nothing is written unless all pass.
+ * Each variable is then copied and marked changed (layers repack).
+ * Errors: INVALID_ARGUMENT (NULL), SHAPE_MISMATCH (a shape or dtype differs), NOT_FOUND
+ * (missing or unexpected tensors only), and those of tconv_safetensors_read (IO_ERROR,
+ * BAD_FILE, ...), OUT_OF_MEMORY. */
+TCONV_API tconv_status tconv_checkpoint_restore(tconv_store *store, const char *path);
+/* A Keras-style JSON text of a config (get_config names: filters, kernel_size, strides,
+ * padding, output_padding, data_format, dilation_rate, activation, use_bias, initializers,
+ * regularizers, constraints, trainable, name, plus form/groups/explicit_padding/adjust).
+ * *out is freed with tconv_string_free.  Errors: INVALID_ARGUMENT (NULL), OUT_OF_MEMORY. */
+TCONV_API tconv_status tconv_config_to_json(const tconv_config *cfg, char **out);
+/* Checkpoint metadata for built layers: {"format":"tconv-checkpoint","tconv_version":"...",
+ * "layers":"[<config JSON with in_channels>, ...]"} (safetensors metadata values are strings).
+ * Errors: INVALID_ARGUMENT (NULL), INVALID_STATE (a layer not built), OUT_OF_MEMORY. */
+TCONV_API tconv_status tconv_checkpoint_metadata(tconv_layer *const *layers, size_t count,
+                                                 char **out);
+TCONV_API void tconv_string_free(char *s);
 /* @@TRAINING@@ */
 
 /* ---------------------------------------------------------------------------------------------

@@ -21,4 +21,10 @@ static inline size_t tconv_ref_index(tconv_data_format fmt, size_t H, size_t W, 
   return fmt == TCONV_CHANNELS_LAST ? ((n * H + h) * W + w) * C + c : ((n * C + c) * H + h) * W + w;
 }
 
+/* Reference backward (kernels/ref/backward.c, owned by the training work): gradients of
+ * sum(dz * conv_transpose(x, kernel)) in double; dz is the gradient at the pre-activation. */
+void tconv_ref_backward_data(const tconv_geometry *g, const float *kernel, const float *dz, float *dx);
+void tconv_ref_backward_weights(const tconv_geometry *g, const float *x, const float *dz, float *dkernel);
+void tconv_ref_backward_bias(const tconv_geometry *g, const float *dz, float *dbias);
+
 #endif

@@ -1,0 +1,415 @@
+/* Fast backward paths (contract in plan/backward.h).
+ *
+ * Backward-data.  dx[i] = sum over (t, o = i*s + t*d - pad_begin in [0, O)) of dz[o] . w[t]: for
+ * every input pixel a sum over taps of a dz row times the tap's (filters x channels) matrix — an
+ * implicit GEMM with M = input pixels, N = input channels per group, K = taps x filters per
+ * group.  It runs on the forward's micro-kernels: the indirection list holds, per tap, each row's
+ * dz pixel (or a zero vector when the tap lands in the crop), and the packed panels hold the
+ * kernel with the filters as the reduction dimension.  No zero insertion, no col2im buffer:
+ * every dx element is written once by the tile that owns it.
+ *
+ * Backward-weights.  dw[t] = sum over the input pixels i whose landing o = i*s + t*d - pad_begin
+ * is inside the output of x[i]^T dz[o]: per tap a GEMM whose reduction runs over pixels.  For a
+ * tap the valid pixels form a box (a range of rows times a range of columns), so the operands
+ * are runs of rows at fixed strides (x: C floats, dz: s_w * F floats) and need no packing.  The
+ * bwdw micro-kernel broadcasts the side with fewer channels per group and vectorises the other.
+ * Per element the reduction order is fixed by the geometry alone: pixels in (n, h, w) order,
+ * summed in float in chunks of about 256 pixels, the chunks added up in double (which keeps the
+ * error near that of a 256-term float sum for any image size).  Work items are (group, tap,
+ * rows); how rows are split into items may depend on the thread count, the arithmetic of an
+ * element never does — hence bitwise-identical results for any number of threads.
+ *
+ * NCHW goes through NHWC workspaces, as the forward does. */
+#include "plan/backward.h"
+
+#include <string.h>
+
+#include "core/internal.h"
+#include "core/threadpool.h"
+#include "kernels/bwd_ukernel.h"
+#include "kernels/ref/ref.h"
+#include "kernels/ukernel.h"
+
+enum { MR = TCONV_GEMM_MR, NR = TCONV_GEMM_NR, WMR = TCONV_BWDW_MR, WNR = TCONV_BWDW_NR };
+#define CHUNK_FLOATS 4096 /* packed weights per K chunk of backward-data (16 KiB) */
+#define TILES_PER_ITEM 8
+#define PIXEL_CHUNK 256
+#define MAX_TAP_CHUNK 64
+
+/* ---- layouts ------------------------------------------------------------------------------ */
+
+typedef struct transpose_job {
+  const float *src;
+  float *dst;
+  size_t C, HW;
+  bool to_nhwc;
+} transpose_job;
+
+static void transpose_item(void *ctx, size_t n, size_t thread) {
+  const transpose_job *t = ctx;
+  (void)thread;
+  const float *s = t->src + n * t->C * t->HW;
+  float *d = t->dst + n * t->C * t->HW;
+  if (t->to_nhwc) {
+    for (size_t c = 0; c < t->C; c++)
+      for (size_t i = 0; i < t->HW; i++) d[i * t->C + c] = s[c * t->HW + i];
+  } else {
+    for (size_t i = 0; i < t->HW; i++)
+      for (size_t c = 0; c < t->C; c++) d[c * t->HW + i] = s[i * t->C + c];
+  }
+}
+
+static void transpose(const float *src, float *dst, size_t N, size_t C, size_t HW, bool to_nhwc,
+                      tconv_threadpool *pool) {
+  transpose_job t = {src, dst, C, HW, to_nhwc};
+  tconv_parallel_for(pool, N, transpose_item, &t);
+}
+
+/* The valid range [lo, hi) of input indices i whose landing i*s + off - pb lies in [0, O). */
+static void valid_range(size_t I, size_t s, size_t off, size_t pb, size_t O, size_t *lo,
+                        size_t *hi) {
+  size_t a = off >= pb ? 0 : (pb - off + s - 1) / s;
+  size_t b = pb + O <= off ? 0 : (pb + O - off + s - 1) / s;
+  if (b > I) b = I;
+  *lo = a < b ? a : b;
+  *hi = b;
+}
+
+/* ---- backward-data ------------------------------------------------------------------------ */
+
+typedef struct data_job {
+  const tconv_geometry *g;
+  const float *dz; /* NHWC */
+  float *dx;       /* NHWC */
+  const float *packed, *zero;
+  size_t icg, ocg, nrp, ntiles, taps, kcc, tcc;
+  bool dot;
+  tconv_gemm_ukernel_fn uk;
+  size_t rows, items;
+} data_job;
+
+static void data_item(void *ctx, size_t item, size_t thread) {
+  (void)thread;
+  const data_job *j = ctx;
+  const tconv_geometry *g = j->g;
+  const size_t blocks = (j->rows + TILES_PER_ITEM * MR - 1) / (TILES_PER_ITEM * MR);
+  const size_t grp = item / blocks, blk = item % blocks;
+  const size_t IH = g->in_h, IW = g->in_w, IC = g->in_c, OC = g->out_c;
+  const size_t r0 = blk * TILES_PER_ITEM * MR;
+  const size_t r1 = r0 + TILES_PER_ITEM * MR < j->rows ? r0 + TILES_PER_ITEM * MR : j->rows;
+  const float *a[MAX_TAP_CHUNK * MR];
+  const float *wptr[MAX_TAP_CHUNK];
+  float *crow[MR];
+  size_t taps[MAX_TAP_CHUNK];
+  const tconv_uk_params params = {0.0f, 0.0f};
+  const size_t panel = j->dot ? j->nrp * j->ocg : j->ocg * NR; /* floats per (tap, panel) */
+  for (size_t rb = r0; rb < r1; rb += MR) {
+    const size_t mr = r1 - rb < MR ? r1 - rb : MR;
+    size_t n[MR], ih[MR], iw[MR];
+    for (size_t m = 0; m < MR; m++) {
+      size_t r = rb + (m < mr ? m : 0);
+      iw[m] = r % IW;
+      ih[m] = (r / IW) % IH;
+      n[m] = r / (IW * IH);
+    }
+    bool first = true;
+    for (size_t t0 = 0; t0 < j->taps; t0 += j->tcc) {
+      const size_t t1 = t0 + j->tcc < j->taps ? t0 + j->tcc : j->taps;
+      for (size_t k0 = 0; k0 < j->ocg; k0 += j->kcc) {
+        const size_t kc = j->ocg - k0 < j->kcc ? j->ocg - k0 : j->kcc;
+        size_t ks = 0;
+        for (size_t t = t0; t < t1; t++) {
+          const size_t th = t / g->kernel_w, tw = t % g->kernel_w;
+          bool any = false;
+          for (size_t m = 0; m < MR; m++) {
+            const size_t fh = ih[m] * g->stride_h + th * g->dilation_h;
+            const size_t fw = iw[m] * g->stride_w + tw * g->dilation_w;
+            const bool ok = m < mr && fh >= g->pad_top && fh - g->pad_top < g->out_h &&
+                            fw >= g->pad_left && fw - g->pad_left < g->out_w;
+            a[ks * MR + m] =
+                ok ? j->dz + ((n[m] * g->out_h + fh - g->pad_top) * g->out_w + fw - g->pad_left) *
+                                     OC +
+                         grp * j->ocg + k0
+                   : j->zero;
+            any |= ok;
+          }
+          if (any) taps[ks++] = t;
+        }
+        const unsigned flags = first ? 0u : TCONV_UK_ACCUMULATE;
+        first = false;
+        if (ks == 0 && flags) continue; /* nothing to add */
+        for (size_t jt = 0; jt < j->ntiles; jt++) {
+          const size_t nr = j->icg - jt * j->nrp < j->nrp ? j->icg - jt * j->nrp : j->nrp;
+          for (size_t s = 0; s < ks; s++)
+            wptr[s] = j->packed + ((grp * j->taps + taps[s]) * j->ntiles + jt) * panel +
+                      (j->dot ? 0 : k0 * NR);
+          for (size_t m = 0; m < mr; m++) crow[m] = j->dx + (rb + m) * IC + grp * j->icg + jt * j->nrp;
+          j->uk(mr, nr, kc, ks, a, wptr, crow, NULL, &params, flags);
+        }
+      }
+    }
+  }
+}
+
+/* Packs w[th][tw][j][c] per (group, tap, panel): GEMM panels are [filter j][16 channels], dot
+ * panels [2 channels][filter j] — the filters are the reduction dimension here. */
+static void data_pack(const tconv_geometry *g, const float *kernel, const data_job *j,
+                      float *packed) {
+  const size_t IC = g->in_c, ocg = j->ocg, icg = j->icg;
+  for (size_t grp = 0; grp < g->groups; grp++)
+    for (size_t t = 0; t < j->taps; t++)
+      for (size_t jt = 0; jt < j->ntiles; jt++) {
+        const float *src = kernel + t * ocg * IC + grp * icg;
+        if (j->dot) {
+          for (size_t n = 0; n < j->nrp; n++)
+            for (size_t k = 0; k < ocg; k++) {
+              size_t c = jt * j->nrp + n;
+              *packed++ = c < icg ? src[k * IC + c] : 0.0f;
+            }
+        } else {
+          for (size_t k = 0; k < ocg; k++)
+            for (size_t n = 0; n < NR; n++) {
+              size_t c = jt * NR + n;
+              *packed++ = c < icg ? src[k * IC + c] : 0.0f;
+            }
+        }
+      }
+}
+
+static tconv_status backward_data(const tconv_geometry *g, const float *kernel, const float *dz,
+                                  float *dx, tconv_threadpool *pool, tconv_path path) {
+  data_job j;
+  memset(&j, 0, sizeof j);
+  j.g = g;
+  j.dz = dz;
+  j.dx = dx;
+  j.icg = g->in_c / g->groups;
+  j.ocg = g->out_c / g->groups;
+  j.taps = g->kernel_h * g->kernel_w;
+  /* few input channels and many filters: vectorise over the filters (the reduction) instead */
+  j.dot = j.icg <= 4 && j.ocg >= 16;
+  j.nrp = j.dot ? TCONV_DOT_NR : NR;
+  j.ntiles = (j.icg + j.nrp - 1) / j.nrp;
+  if (j.dot) {
+    j.kcc = j.ocg;
+    j.tcc = MAX_TAP_CHUNK;
+  } else {
+    j.kcc = j.ocg * NR <= CHUNK_FLOATS ? j.ocg : CHUNK_FLOATS / NR;
+    j.tcc = CHUNK_FLOATS / (j.kcc * NR);
+    j.tcc = j.tcc < 1 ? 1 : j.tcc > MAX_TAP_CHUNK ? MAX_TAP_CHUNK : j.tcc;
+  }
+  j.uk = j.dot ? tconv_f32_dot_ukernel_6x2__scalar : tconv_f32_gemm_ukernel_6x16__scalar;
+#if defined(__x86_64__)
+  if (path == TCONV_PATH_AVX2)
+    j.uk = j.dot ? tconv_f32_dot_ukernel_6x2__avx2_fma : tconv_f32_gemm_ukernel_6x16__avx2_fma;
+#else
+  (void)path;
+#endif
+  j.rows = g->batch * g->in_h * g->in_w;
+  size_t dims[5] = {g->groups, j.taps, j.ntiles, j.nrp, j.ocg}, total;
+  RETURN_IF(tconv_product_overflow(dims, 5, &total) || total > SIZE_MAX / sizeof(float),
+            TCONV_LIMIT_EXCEEDED, "backward: packed weights overflow size_t");
+  float *packed = tconv_alloc((total ? total : 1) * sizeof(float));
+  float *zero = tconv_alloc_zeroed((j.ocg ? j.ocg : 1) * sizeof(float));
+  if (packed == NULL || zero == NULL) {
+    tconv_dealloc(packed);
+    tconv_dealloc(zero);
+    return tconv_error(TCONV_OUT_OF_MEMORY, "backward: cannot allocate %zu packed weights",
+                       total);
+  }
+  data_pack(g, kernel, &j, packed);
+  j.packed = packed;
+  j.zero = zero;
+  const size_t blocks = (j.rows + TILES_PER_ITEM * MR - 1) / (TILES_PER_ITEM * MR);
+  tconv_parallel_for(pool, g->groups * blocks, data_item, &j);
+  tconv_dealloc(packed);
+  tconv_dealloc(zero);
+  return TCONV_OK;
+}
+
+/* ---- backward-weights --------------------------------------------------------------------- */
+
+typedef struct weights_job {
+  const tconv_geometry *g;
+  const float *x, *dz; /* NHWC */
+  float *dk;
+  size_t icg, ocg;
+  bool swapped;            /* rows = input channels, columns = filters */
+  size_t rdim, cdim, nrb, ncb, rb_per_item, row_items;
+  tconv_bwdw_ukernel_fn uk;
+  unsigned char *scratch; /* per thread: partial floats, then total doubles */
+  size_t scratch_stride;
+} weights_job;
+
+static void weights_item(void *ctx, size_t item, size_t thread) {
+  const weights_job *j = ctx;
+  const tconv_geometry *g = j->g;
+  const size_t taps = g->kernel_h * g->kernel_w;
+  const size_t ri = item % j->row_items, t = (item / j->row_items) % taps;
+  const size_t grp = item / (j->row_items * taps);
+  const size_t th = t / g->kernel_w, tw = t % g->kernel_w;
+  const size_t rb0 = ri * j->rb_per_item;
+  const size_t rb1 = rb0 + j->rb_per_item < j->nrb ? rb0 + j->rb_per_item : j->nrb;
+  const size_t nrbi = rb1 - rb0, ncb = j->ncb, cpad = ncb * WNR;
+  float *part = (float *)(j->scratch + thread * j->scratch_stride);
+  double *total = (double *)(part + nrbi * ncb * WMR * WNR);
+  memset(part, 0, nrbi * ncb * WMR * WNR * sizeof(float));
+  memset(total, 0, nrbi * WMR * cpad * sizeof(double));
+  const size_t IC = g->in_c, OC = g->out_c;
+  size_t ih0, ih1, iw0, iw1;
+  valid_range(g->in_h, g->stride_h, th * g->dilation_h, g->pad_top, g->out_h, &ih0, &ih1);
+  valid_range(g->in_w, g->stride_w, tw * g->dilation_w, g->pad_left, g->out_w, &iw0, &iw1);
+  const size_t len = iw1 - iw0, xs = IC, dzs = g->stride_w * OC;
+  size_t pending = 0;
+  for (size_t n = 0; n < g->batch && len > 0; n++)
+    for (size_t ih = ih0; ih < ih1; ih++) {
+      const size_t oh = ih * g->stride_h + th * g->dilation_h - g->pad_top;
+      const size_t ow = iw0 * g->stride_w + tw * g->dilation_w - g->pad_left;
+      const float *xr = j->x + ((n * g->in_h + ih) * g->in_w + iw0) * IC + grp * j->icg;
+      const float *dr = j->dz + ((n * g->out_h + oh) * g->out_w + ow) * OC + grp * j->ocg;
+      const float *ar = j->swapped ? xr : dr, *br = j->swapped ? dr : xr;
+      const size_t as = j->swapped ? xs : dzs, bs = j->swapped ? dzs : xs;
+      for (size_t rb = 0; rb < nrbi; rb++) {
+        const size_t r = (rb0 + rb) * WMR, mr = j->rdim - r < WMR ? j->rdim - r : WMR;
+        for (size_t cb = 0; cb < ncb; cb++) {
+          const size_t c = cb * WNR, nr = j->cdim - c < WNR ? j->cdim - c : WNR;
+          j->uk(mr, nr, len, ar + r, as, br + c, bs, part + (rb * ncb + cb) * WMR * WNR);
+        }
+      }
+      pending += len;
+      const bool last = n + 1 == g->batch && ih + 1 == ih1;
+      if (pending >= PIXEL_CHUNK || last) { /* fold the float partial sums into double totals */
+        for (size_t rb = 0; rb < nrbi; rb++)
+          for (size_t cb = 0; cb < ncb; cb++) {
+            float *p = part + (rb * ncb + cb) * WMR * WNR;
+            for (size_t m = 0; m < WMR; m++)
+              for (size_t q = 0; q < WNR; q++) {
+                total[(rb * WMR + m) * cpad + cb * WNR + q] += p[m * WNR + q];
+                p[m * WNR + q] = 0.0f;
+              }
+          }
+        pending = 0;
+      }
+    }
+  for (size_t rb = 0; rb < nrbi; rb++)
+    for (size_t m = 0; m < WMR; m++) {
+      const size_t r = (rb0 + rb) * WMR + m;
+      if (r >= j->rdim) break;
+      for (size_t c = 0; c < j->cdim; c++) {
+        const size_t jf = j->swapped ? c : r, ic = j->swapped ? r : c;
+        j->dk[(t * j->ocg + jf) * IC + grp * j->icg + ic] = (float)total[(rb * WMR + m) * cpad + c];
+      }
+    }
+}
+
+static tconv_status backward_weights(const tconv_geometry *g, const float *x, const float *dz,
+                                     float *dk, tconv_threadpool *pool, tconv_path path) {
+  weights_job j;
+  memset(&j, 0, sizeof j);
+  j.g = g;
+  j.x = x;
+  j.dz = dz;
+  j.dk = dk;
+  j.icg = g->in_c / g->groups;
+  j.ocg = g->out_c / g->groups;
+  j.swapped = j.icg < j.ocg; /* vectorise the side with more channels */
+  j.rdim = j.swapped ? j.icg : j.ocg;
+  j.cdim = j.swapped ? j.ocg : j.icg;
+  j.nrb = (j.rdim + WMR - 1) / WMR;
+  j.ncb = (j.cdim + WNR - 1) / WNR;
+  j.uk = tconv_f32_bwdw_ukernel_6x16__scalar;
+#if defined(__x86_64__)
+  if (path == TCONV_PATH_AVX2) j.uk = tconv_f32_bwdw_ukernel_6x16__avx2_fma;
+#else
+  (void)path;
+#endif
+  const size_t taps = g->kernel_h * g->kernel_w, threads = tconv_pool_threads(pool);
+  /* per row block: a partial tile row (floats) and a total row (doubles) */
+  const size_t per_rb = j.ncb * WMR * WNR * (sizeof(float) + sizeof(double));
+  size_t rb = j.nrb;
+  while (rb > 1 && (rb * per_rb > ((size_t)2 << 20) ||
+                    g->groups * taps * ((j.nrb + rb - 1) / rb) < 4 * threads))
+    rb = (rb + 1) / 2;
+  j.rb_per_item = rb;
+  j.row_items = (j.nrb + rb - 1) / rb;
+  j.scratch_stride = (rb * per_rb + 63) & ~(size_t)63;
+  size_t bytes;
+  RETURN_IF(tconv_mul_overflow(j.scratch_stride, threads, &bytes), TCONV_LIMIT_EXCEEDED,
+            "backward: weight-gradient scratch overflows size_t");
+  j.scratch = tconv_alloc(bytes ? bytes : 1);
+  RETURN_IF(j.scratch == NULL, TCONV_OUT_OF_MEMORY,
+            "backward: cannot allocate %zu bytes of weight-gradient scratch", bytes);
+  tconv_parallel_for(pool, g->groups * taps * j.row_items, weights_item, &j);
+  tconv_dealloc(j.scratch);
+  return TCONV_OK;
+}
+
+/* ---- bias ----------------------------------------------------------------------------------- */
+
+typedef struct bias_job {
+  const float *dz; /* NHWC */
+  float *db;
+  size_t pixels, OC;
+} bias_job;
+
+enum { BIAS_BLOCK = 64 };
+
+static void bias_item(void *ctx, size_t item, size_t thread) {
+  (void)thread;
+  const bias_job *b = ctx;
+  const size_t c0 = item * BIAS_BLOCK, c1 = c0 + BIAS_BLOCK < b->OC ? c0 + BIAS_BLOCK : b->OC;
+  double acc[BIAS_BLOCK] = {0};
+  for (size_t p = 0; p < b->pixels; p++) {
+    const float *row = b->dz + p * b->OC;
+    for (size_t c = c0; c < c1; c++) acc[c - c0] += row[c];
+  }
+  for (size_t c = c0; c < c1; c++) b->db[c] = (float)acc[c - c0];
+}
+
+/* ---- entry ---------------------------------------------------------------------------------- */
+
+tconv_status tconv_backward_run(const tconv_geometry *g, const float *x, const float *kernel,
+                                const float *dz, float *dx, float *dkernel, float *dbias,
+                                tconv_threadpool *pool, tconv_path path) {
+  if (path == TCONV_PATH_REFERENCE) {
+    if (dx) tconv_ref_backward_data(g, kernel, dz, dx);
+    if (dkernel) tconv_ref_backward_weights(g, x, dz, dkernel);
+    if (dbias) tconv_ref_backward_bias(g, dz, dbias);
+    return TCONV_OK;
+  }
+  const size_t xn = g->batch * g->in_h * g->in_w * g->in_c;
+  const size_t yn = g->batch * g->out_h * g->out_w * g->out_c;
+  const bool nchw = g->data_format == TCONV_CHANNELS_FIRST;
+  float *dzt = NULL, *xt = NULL, *dxt = NULL;
+  tconv_status st = TCONV_OK;
+  if (nchw) { /* NHWC workspaces */
+    dzt = tconv_alloc((yn ? yn : 1) * sizeof(float));
+    xt = dkernel ? tconv_alloc((xn ? xn : 1) * sizeof(float)) : NULL;
+    dxt = dx ? tconv_alloc((xn ? xn : 1) * sizeof(float)) : NULL;
+    if (dzt == NULL || (dkernel && xt == NULL) || (dx && dxt == NULL)) {
+      st = tconv_error(TCONV_OUT_OF_MEMORY, "backward: cannot allocate the NCHW workspaces");
+      goto done;
+    }
+    transpose(dz, dzt, g->batch, g->out_c, g->out_h * g->out_w, true, pool);
+    if (xt) transpose(x, xt, g->batch, g->in_c, g->in_h * g->in_w, true, pool);
+  }
+  const float *dzn = nchw ? dzt : dz, *xn_ = nchw ? xt : x;
+  if (dx) {
+    st = backward_data(g, kernel, dzn, nchw ? dxt : dx, pool, path);
+    if (st != TCONV_OK) goto done;
+    if (nchw) transpose(dxt, dx, g->batch, g->in_c, g->in_h * g->in_w, false, pool);
+  }
+  if (dkernel) {
+    st = backward_weights(g, xn_, dzn, dkernel, pool, path);
+    if (st != TCONV_OK) goto done;
+  }
+  if (dbias) {
+    bias_job b = {dzn, dbias, g->batch * g->out_h * g->out_w, g->out_c};
+    tconv_parallel_for(pool, (g->out_c + BIAS_BLOCK - 1) / BIAS_BLOCK, bias_item, &b);
+  }
+done:
+  tconv_dealloc(dzt);
+  tconv_dealloc(xt);
+  tconv_dealloc(dxt);
+  return st;
+}
