@@ -97,6 +97,11 @@ expect_fail "int64 overflow text (B2)" "$T" shape --input-shape 1,1,1,1 --kernel
   --output-shape -3697127975084027074,1 --padding SAME
 expect_fail "overflowing integer literal" "$T" shape --input-shape 1,1,1,99999999999999999999 \
   --kernel-shape 1,1,1,1
+# threads: bitwise the same result for every thread count
+expect_ok "apply 3 threads" "$T" apply --input "$d/x.npy" --kernel "$d/k.npy" --bias "$d/b.npy" \
+  --strides 2,2 --padding same -o "$d/y3.npy" --threads 3
+cmp -s "$d/y.npy" "$d/y3.npy" && ok || bad "3 threads differ from 1"
+expect_fail "negative threads" "$T" $A --threads -1
 # a failed run leaves an existing output untouched
 cp "$d/y.npy" "$d/out.npy"
 "$T" $A --strides 0,0 2>/dev/null

@@ -9,12 +9,14 @@ static const char *apply_help =
     "usage: tconv apply --input X.npy --kernel K.npy [--bias B.npy] -o Y.npy [layer flags]\n"
     "Runs y = activation(conv2d_transpose(x, kernel) + bias) exactly as TensorFlow does.\n"
     "  X: (N,H,W,C) or (N,C,H,W) with --data-format channels_first; K: (KH,KW,FILTERS/G,C) as TF\n"
-    "  stores it (no flip); B: (FILTERS).  float32 or float64 .npy, C order.\n";
+    "  stores it (no flip); B: (FILTERS).  float32 or float64 .npy, C order.\n"
+    "  --threads N: run on N threads (0 = every CPU; the result is bitwise the same).\n";
 
 int cmd_apply(int argc, char **argv) {
   cli_layer_flags f;
   cli_layer_init(&f);
   const char *in_path = NULL, *k_path = NULL, *b_path = NULL, *out_path = NULL;
+  const char *threads_text = NULL;
   for (int i = 1; i < argc; i++) {
     int r = cli_layer_flag(&f, argc, argv, &i);
     if (r < 0) return 2;
@@ -24,7 +26,8 @@ int cmd_apply(int argc, char **argv) {
                        : !strcmp(a, "--kernel") ? &k_path
                        : !strcmp(a, "--bias")   ? &b_path
                        : (!strcmp(a, "-o") || !strcmp(a, "--output")) ? &out_path
-                                                                     : NULL;
+                       : !strcmp(a, "--threads")                       ? &threads_text
+                                                                       : NULL;
     if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
       printf("%s\n%s", apply_help, cli_layer_help);
       return 0;
@@ -38,7 +41,13 @@ int cmd_apply(int argc, char **argv) {
 
   int rc = 1;
   tconv_tensor x = {0}, k = {0}, b = {0}, y = {0};
+  tconv_threadpool *pool = NULL;
   tconv_status st;
+  int64_t threads = 1;
+  if (threads_text && (!cli_parse_int(threads_text, &threads, "--threads") || threads < 0))
+    return cli_fail("apply: --threads must be >= 0 (0 = every CPU)"), 2;
+  if (threads != 1 && (st = tconv_threadpool_create((size_t)threads, &pool)) != TCONV_OK)
+    return cli_fail_status(st, "threads");
   if ((st = tconv_npy_load(in_path, &x)) != TCONV_OK) {
     cli_fail_status(st, in_path);
     goto done;
@@ -86,7 +95,7 @@ int cmd_apply(int argc, char **argv) {
     goto done;
   }
   tconv_activation act = tconv_config_activation(c);
-  if ((st = tconv_forward(&g, x.data, k.data, b_path ? b.data : NULL, &act, y.data, NULL)) !=
+  if ((st = tconv_forward(&g, x.data, k.data, b_path ? b.data : NULL, &act, y.data, pool)) !=
       TCONV_OK) {
     cli_fail_status(st, "forward");
     goto done;
@@ -101,5 +110,6 @@ done:
   tconv_tensor_free(&k);
   tconv_tensor_free(&b);
   tconv_tensor_free(&y);
+  tconv_threadpool_destroy(pool);
   return rc;
 }
