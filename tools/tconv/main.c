@@ -7,6 +7,7 @@
 int cmd_bench(int, char **);
 int cmd_inspect(int, char **);
 int cmd_convert(int, char **);
+int cmd_grad(int, char **);
 const cli_command cli_commands[] = {
     /* Keep one line per subcommand, in the order `tconv --help` lists them. */
     {"apply", cmd_apply, "run one Conv2DTranspose layer on .npy input", NULL},
@@ -14,6 +15,7 @@ const cli_command cli_commands[] = {
     {"bench", cmd_bench, "time the forward pass on a shape suite (bench/shapes.txt)", NULL},
     {"inspect", cmd_inspect, "list the tensors of a weight file (TF checkpoint, Keras, npz, ...)", NULL},
     {"convert", cmd_convert, "convert a weight file to .npz or .safetensors", NULL},
+    {"grad", cmd_grad, "backward pass on .npy files: dx, dkernel, dbias", NULL},
     /* @@COMMANDS@@ */
 };
 const size_t cli_command_count = sizeof cli_commands / sizeof cli_commands[0];
