@@ -7,6 +7,8 @@
 int cmd_bench(int, char **);
 int cmd_inspect(int, char **);
 int cmd_convert(int, char **);
+int cmd_upsample(int, char **);
+int cmd_mnist(int, char **);
 int cmd_grad(int, char **);
 const cli_command cli_commands[] = {
     /* Keep one line per subcommand, in the order `tconv --help` lists them. */
@@ -15,6 +17,8 @@ const cli_command cli_commands[] = {
     {"bench", cmd_bench, "time the forward pass on a shape suite (bench/shapes.txt)", NULL},
     {"inspect", cmd_inspect, "list the tensors of a weight file (TF checkpoint, Keras, npz, ...)", NULL},
     {"convert", cmd_convert, "convert a weight file to .npz or .safetensors", NULL},
+    {"upsample", cmd_upsample, "upscale a PNG/JPEG with a learned Conv2DTranspose (seed use 2)", NULL},
+    {"mnist", cmd_mnist, "train / show / eval the MNIST 2x super-resolution model (seed use 3)", NULL},
     {"grad", cmd_grad, "backward pass on .npy files: dx, dkernel, dbias", NULL},
     /* @@COMMANDS@@ */
 };
