@@ -97,4 +97,9 @@ $(BUILD)/examples/%: examples/%/main.c $(BUILD)/libtconv.a
 examples: $(EXAMPLES:%=$(BUILD)/examples/%)
 run: $(BUILD)/tconv $(BUILD)/examples/use1_feature_map
 	$(BUILD)/examples/use1_feature_map
+	@mkdir -p $(BUILD)/out && echo "use 2: a 224x224 photo through Conv2DTranspose(filters=3, strides=2, 'same')"
+	$(BUILD)/tconv upsample data/photos/astronaut_224.png $(BUILD)/out/astronaut_448.png --compare data/photos/heldout/astronaut.png
+	@echo "use 3: MNIST 2x super-resolution: train, save, restore, view a 28x28 digit at 56x56"
+	$(BUILD)/tconv mnist train --epochs 2 --out $(BUILD)/out/mnist_sr.safetensors
+	$(BUILD)/tconv mnist show --checkpoint $(BUILD)/out/mnist_sr.safetensors --index 0 -o $(BUILD)/out/mnist_digit_sheet.png --raw $(BUILD)/out/mnist_digit_56x56.png
 .PHONY: examples run

@@ -36,10 +36,12 @@ static const char upsample_help[] =
     "  --steps N --batch N --patch N --lr X --seed N   training knobs (400, 16, 24, 0.002, 1)\n"
     "  --eval DIR      PSNR/SSIM of box-downscale-by-S then upscale round trips on DIR's images,\n"
     "                  nearest and bilinear against the layer; --json for one JSON object\n"
+    "  --compare REF   after upscaling, print PSNR/SSIM of OUT against REF (the original of a\n"
+    "                  downscaled IN), and bilinear's for comparison\n"
     "  --threads N     threads (default: all CPUs)\n";
 
 typedef struct up_args {
-  const char *in, *out, *weights, *train_dir, *eval_dir, *train_out;
+  const char *in, *out, *weights, *train_dir, *eval_dir, *train_out, *compare;
   size_t scale, kernel, shrink;
   int64_t crop[4];
   bool have_crop, json, export_c;
@@ -150,10 +152,37 @@ static int run_upsample(const up_args *a, tconv_threadpool *pool) {
            "kernel_size=%zu, strides=%zu, padding='same') [%s]\n",
            a->in, in.height, in.width, in.channels, in.bit_depth, a->out, out.height, out.width,
            out.channels, in.channels, u.kernel, u.scale, source);
+  int rc = st == TCONV_OK ? 0 : cli_fail_status(st, "upsample");
+  tconv_image ref;
+  if (rc == 0 && a->compare) {
+    st = tconv_image_load(a->compare, &ref);
+    if (st != TCONV_OK) rc = cli_fail_status(st, "upsample --compare");
+    else if (ref.width != out.width || ref.height != out.height || ref.channels != out.channels)
+      rc = cli_fail("--compare: %s is %zux%zux%zu, the output %zux%zux%zu", a->compare,
+                    ref.height, ref.width, ref.channels, out.height, out.width, out.channels);
+    else {
+      size_t n = out.width * out.height * out.channels;
+      float *bil = malloc(n * sizeof(float));
+      if (bil) tconv_resample_bilinear_up(in.data, in.height, in.width, in.channels, u.scale, bil);
+      /* Compare what was written: quantize as the file holds it. */
+      double q = out.bit_depth == 16 ? 65535.0 : 255.0;
+      for (size_t i = 0; i < n; i++) {
+        double v = out.data[i] < 0 ? 0 : out.data[i] > 1 ? 1 : out.data[i];
+        out.data[i] = (float)(floor(v * q + 0.5) / q);
+      }
+      printf("vs %s: tconv PSNR %.2f dB SSIM %.4f; bilinear PSNR %.2f dB SSIM %.4f\n", a->compare,
+             tconv_metric_psnr(out.data, ref.data, n, NULL),
+             tconv_metric_ssim(out.data, ref.data, out.height, out.width, out.channels),
+             bil ? tconv_metric_psnr(bil, ref.data, n, NULL) : NAN,
+             bil ? tconv_metric_ssim(bil, ref.data, out.height, out.width, out.channels) : NAN);
+      free(bil);
+    }
+    tconv_image_free(&ref);
+  }
   tconv_image_free(&in);
   tconv_image_free(&out);
   tconv_upsampler_free(&u);
-  return st == TCONV_OK ? 0 : cli_fail_status(st, "upsample");
+  return rc;
 }
 
 static int run_train(up_args *a, tconv_threadpool *pool) {
@@ -350,6 +379,7 @@ int cmd_upsample(int argc, char **argv) {
     else if (!strcmp(f, "--train")) a.train_dir = v, bad = !v, i++;
     else if (!strcmp(f, "--out")) a.train_out = v, bad = !v, i++;
     else if (!strcmp(f, "--eval")) a.eval_dir = v, bad = !v, i++;
+    else if (!strcmp(f, "--compare")) a.compare = v, bad = !v, i++;
     else if (!strcmp(f, "--json")) a.json = true;
     else if (!strcmp(f, "--export-c")) a.export_c = true;
     else if (f[0] == '-' && f[1] != '\0') bad = cli_fail("upsample: unknown flag %s", f);

@@ -1,0 +1,29 @@
+/* Fuzz target: PNG decoding (libpng's low-level API behind tconv_image_decode).  Any input gives a
+ * status; an image that decodes has a consistent shape and every sample in [0, 1]. */
+#include <stdlib.h>
+
+#include "tconv.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  static int limited;
+  if (!limited) { /* a pixel budget like libpng's own harness, so each run stays fast */
+    tconv_limits lim = tconv_get_limits();
+    lim.max_image_pixels = (uint64_t)1 << 22;
+    tconv_set_limits(&lim);
+    limited = 1;
+  }
+  static const uint8_t sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+  if (size < 8 || __builtin_memcmp(data, sig, 8) != 0) return 0; /* the JPEG target covers JPEG */
+  tconv_image img;
+  if (tconv_image_decode(data, size, &img) != TCONV_OK) {
+    if (img.data != NULL) abort();
+    return 0;
+  }
+  if (img.channels < 1 || img.channels > 4 || (img.bit_depth != 8 && img.bit_depth != 16) ||
+      img.width == 0 || img.height == 0)
+    abort();
+  for (size_t i = 0; i < img.width * img.height * img.channels; i++)
+    if (!(img.data[i] >= 0.0f && img.data[i] <= 1.0f)) abort();
+  tconv_image_free(&img);
+  return 0;
+}
