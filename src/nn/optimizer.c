@@ -241,24 +241,29 @@ tconv_status tconv_optimizer_apply(tconv_optimizer *o, const char *const *names,
       RETURN_IF_ERROR(get_slot(o, names[i], v, slots[s], false, &t));
     }
   }
-  tconv_tensor *iter;
-  RETURN_IF_ERROR(iterations_var(o, true, &iter));
-  /* make the missing slots (zero-filled, as Keras initialises them) */
-  for (size_t i = 0; i < count; i++) {
-    tconv_tensor *v = tconv_store_find(o->store, names[i]), *t;
-    for (size_t s = 0; s < nslots; s++) RETURN_IF_ERROR(get_slot(o, names[i], v, slots[s], true, &t));
-  }
-  const double step = (double)iter->data[0] + 1.0;
-  for (size_t i = 0; i < count; i++) {
+  /* slot pointers are resolved (and missing slots made, zero-filled as Keras initialises
+   * them) before any variable changes: the updates themselves cannot fail */
+  tconv_tensor **slot_at = tconv_alloc((count * 3 + 1) * sizeof *slot_at);
+  RETURN_IF(slot_at == NULL, TCONV_OUT_OF_MEMORY, "optimizer_apply: out of memory");
+  tconv_tensor *iter = NULL;
+  tconv_status st = iterations_var(o, true, &iter);
+  for (size_t i = 0; i < count && st == TCONV_OK; i++) {
     tconv_tensor *v = tconv_store_find(o->store, names[i]);
-    tconv_tensor *st[3] = {NULL, NULL, NULL};
-    for (size_t s = 0; s < nslots; s++) get_slot(o, names[i], v, slots[s], false, &st[s]);
-    update(&o->cfg, step, v->data, grads[i], st, tconv_tensor_numel(v));
-    tconv_store_touch(o->store, v);
+    for (size_t s = 0; s < nslots && st == TCONV_OK; s++)
+      st = get_slot(o, names[i], v, slots[s], true, &slot_at[i * 3 + s]);
   }
-  iter->data[0] = (float)step;
-  tconv_store_touch(o->store, iter);
-  return TCONV_OK;
+  if (st == TCONV_OK) {
+    const double step = (double)iter->data[0] + 1.0;
+    for (size_t i = 0; i < count; i++) {
+      tconv_tensor *v = tconv_store_find(o->store, names[i]);
+      update(&o->cfg, step, v->data, grads[i], slot_at + i * 3, tconv_tensor_numel(v));
+      tconv_store_touch(o->store, v);
+    }
+    iter->data[0] = (float)step;
+    tconv_store_touch(o->store, iter);
+  }
+  tconv_dealloc(slot_at);
+  return st;
 }
 
 tconv_status tconv_optimizer_step(tconv_optimizer *o, tconv_layer *const *layers,

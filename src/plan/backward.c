@@ -10,12 +10,13 @@
  *
  * Backward-weights.  dw[t] = sum over the input pixels i whose landing o = i*s + t*d - pad_begin
  * is inside the output of x[i]^T dz[o]: per tap a GEMM whose reduction runs over pixels.  For a
- * tap the valid pixels form a box (a range of rows times a range of columns), so the operands
- * are runs of rows at fixed strides (x: C floats, dz: s_w * F floats) and need no packing.  The
- * bwdw micro-kernel broadcasts the side with fewer channels per group and vectorises the other.
- * Per element the reduction order is fixed by the geometry alone: pixels in (n, h, w) order,
- * summed in float in chunks of about 256 pixels, the chunks added up in double (which keeps the
- * error near that of a 256-term float sum for any image size).  Work items are (group, tap,
+ * tap the valid pixels form a box (a range of rows times a range of columns); they are walked in
+ * (n, h, w) order in chunks of 128 pixels, each chunk packed into contiguous panels (the natural
+ * rows sit at power-of-two strides that thrash L1) and reduced by the bwdw micro-kernel, which
+ * broadcasts the side with fewer channels per group and vectorises the other.  Per element the
+ * reduction order is fixed by the geometry alone: pixels in (n, h, w) order, summed in float
+ * per chunk, the chunks added up in double (so the error stays near that of a 128-term float
+ * sum for any image size).  Work items are (group, tap,
  * rows); how rows are split into items may depend on the thread count, the arithmetic of an
  * element never does — hence bitwise-identical results for any number of threads.
  *
@@ -33,7 +34,7 @@
 enum { MR = TCONV_GEMM_MR, NR = TCONV_GEMM_NR, WMR = TCONV_BWDW_MR, WNR = TCONV_BWDW_NR };
 #define CHUNK_FLOATS 4096 /* packed weights per K chunk of backward-data (16 KiB) */
 #define TILES_PER_ITEM 8
-#define PIXEL_CHUNK 256
+#define PIXEL_CHUNK 128 /* pixels per packed chunk of backward-weights */
 #define MAX_TAP_CHUNK 64
 
 /* ---- layouts ------------------------------------------------------------------------------ */
@@ -241,6 +242,25 @@ typedef struct weights_job {
   size_t scratch_stride;
 } weights_job;
 
+/* Folds a chunk's float partial sums into the double totals and clears them. */
+static void fold(float *part, double *total, size_t nrbi, size_t ncb) {
+  const size_t cpad = ncb * WNR;
+  for (size_t rb = 0; rb < nrbi; rb++)
+    for (size_t cb = 0; cb < ncb; cb++) {
+      float *p = part + (rb * ncb + cb) * WMR * WNR;
+      for (size_t m = 0; m < WMR; m++)
+        for (size_t q = 0; q < WNR; q++) {
+          total[(rb * WMR + m) * cpad + cb * WNR + q] += p[m * WNR + q];
+          p[m * WNR + q] = 0.0f;
+        }
+    }
+}
+
+/* One (group, tap, row range) item.  The tap's valid pixels are walked in (n, h, w) order in
+ * chunks of PIXEL_CHUNK; each chunk is packed into contiguous panels — a: [row block][pixel][6],
+ * b: [column block][pixel][16], zero-padded — because the natural rows sit at power-of-two
+ * strides (C or s_w * F floats) that would thrash L1's sets.  Every (row block, column block)
+ * tile then runs the micro-kernel over the whole chunk. */
 static void weights_item(void *ctx, size_t item, size_t thread) {
   const weights_job *j = ctx;
   const tconv_geometry *g = j->g;
@@ -253,44 +273,73 @@ static void weights_item(void *ctx, size_t item, size_t thread) {
   const size_t nrbi = rb1 - rb0, ncb = j->ncb, cpad = ncb * WNR;
   float *part = (float *)(j->scratch + thread * j->scratch_stride);
   double *total = (double *)(part + nrbi * ncb * WMR * WNR);
+  float *apack = (float *)(total + nrbi * WMR * cpad);
+  float *bpack = apack + nrbi * PIXEL_CHUNK * WMR;
   memset(part, 0, nrbi * ncb * WMR * WNR * sizeof(float));
   memset(total, 0, nrbi * WMR * cpad * sizeof(double));
   const size_t IC = g->in_c, OC = g->out_c;
   size_t ih0, ih1, iw0, iw1;
   valid_range(g->in_h, g->stride_h, th * g->dilation_h, g->pad_top, g->out_h, &ih0, &ih1);
   valid_range(g->in_w, g->stride_w, tw * g->dilation_w, g->pad_left, g->out_w, &iw0, &iw1);
-  const size_t len = iw1 - iw0, xs = IC, dzs = g->stride_w * OC;
-  size_t pending = 0;
-  for (size_t n = 0; n < g->batch && len > 0; n++)
-    for (size_t ih = ih0; ih < ih1; ih++) {
-      const size_t oh = ih * g->stride_h + th * g->dilation_h - g->pad_top;
-      const size_t ow = iw0 * g->stride_w + tw * g->dilation_w - g->pad_left;
-      const float *xr = j->x + ((n * g->in_h + ih) * g->in_w + iw0) * IC + grp * j->icg;
-      const float *dr = j->dz + ((n * g->out_h + oh) * g->out_w + ow) * OC + grp * j->ocg;
-      const float *ar = j->swapped ? xr : dr, *br = j->swapped ? dr : xr;
-      const size_t as = j->swapped ? xs : dzs, bs = j->swapped ? dzs : xs;
-      for (size_t rb = 0; rb < nrbi; rb++) {
-        const size_t r = (rb0 + rb) * WMR, mr = j->rdim - r < WMR ? j->rdim - r : WMR;
+  const size_t npix = g->batch * (ih1 - ih0) * (iw1 - iw0);
+  if (j->nrb == 1) {
+    /* one row block (at most 6 channels on the broadcast side): packing would cost as much as
+     * the arithmetic, so the micro-kernel reads each row run in place; chunks are whole runs
+     * of at least PIXEL_CHUNK pixels */
+    const size_t len = iw1 - iw0, dzs = g->stride_w * OC;
+    size_t pending = 0;
+    for (size_t n = 0; n < g->batch && len > 0; n++)
+      for (size_t ih = ih0; ih < ih1; ih++) {
+        const size_t oh = ih * g->stride_h + th * g->dilation_h - g->pad_top;
+        const size_t ow = iw0 * g->stride_w + tw * g->dilation_w - g->pad_left;
+        const float *xr = j->x + ((n * g->in_h + ih) * g->in_w + iw0) * IC + grp * j->icg;
+        const float *dr = j->dz + ((n * g->out_h + oh) * g->out_w + ow) * OC + grp * j->ocg;
         for (size_t cb = 0; cb < ncb; cb++) {
           const size_t c = cb * WNR, nr = j->cdim - c < WNR ? j->cdim - c : WNR;
-          j->uk(mr, nr, len, ar + r, as, br + c, bs, part + (rb * ncb + cb) * WMR * WNR);
+          if (j->swapped)
+            j->uk(j->rdim, nr, len, xr, IC, dr + c, dzs, part + cb * WMR * WNR);
+          else
+            j->uk(j->rdim, nr, len, dr, dzs, xr + c, IC, part + cb * WMR * WNR);
+        }
+        pending += len;
+        if (pending >= PIXEL_CHUNK) fold(part, total, 1, ncb), pending = 0;
+      }
+    fold(part, total, 1, ncb);
+  }
+  size_t n = 0, ih = ih0, iw = iw0; /* the next pixel to pack */
+  for (size_t p0 = 0; p0 < npix && j->nrb > 1; p0 += PIXEL_CHUNK) {
+    const size_t np = npix - p0 < PIXEL_CHUNK ? npix - p0 : PIXEL_CHUNK;
+    for (size_t q = 0; q < np; q++) {
+      const size_t oh = ih * g->stride_h + th * g->dilation_h - g->pad_top;
+      const size_t ow = iw * g->stride_w + tw * g->dilation_w - g->pad_left;
+      const float *xr = j->x + ((n * g->in_h + ih) * g->in_w + iw) * IC + grp * j->icg;
+      const float *dr = j->dz + ((n * g->out_h + oh) * g->out_w + ow) * OC + grp * j->ocg;
+      const float *ar = j->swapped ? xr : dr, *br = j->swapped ? dr : xr;
+      for (size_t rb = 0; rb < nrbi; rb++) {
+        const size_t r0 = (rb0 + rb) * WMR;
+        float *dst = apack + (rb * PIXEL_CHUNK + q) * WMR;
+        for (size_t m = 0; m < WMR; m++) dst[m] = r0 + m < j->rdim ? ar[r0 + m] : 0.0f;
+      }
+      for (size_t cb = 0; cb < ncb; cb++) {
+        const size_t c0 = cb * WNR;
+        float *dst = bpack + (cb * PIXEL_CHUNK + q) * WNR;
+        if (c0 + WNR <= j->cdim) {
+          memcpy(dst, br + c0, WNR * sizeof(float));
+        } else {
+          for (size_t c = 0; c < WNR; c++) dst[c] = c0 + c < j->cdim ? br[c0 + c] : 0.0f;
         }
       }
-      pending += len;
-      const bool last = n + 1 == g->batch && ih + 1 == ih1;
-      if (pending >= PIXEL_CHUNK || last) { /* fold the float partial sums into double totals */
-        for (size_t rb = 0; rb < nrbi; rb++)
-          for (size_t cb = 0; cb < ncb; cb++) {
-            float *p = part + (rb * ncb + cb) * WMR * WNR;
-            for (size_t m = 0; m < WMR; m++)
-              for (size_t q = 0; q < WNR; q++) {
-                total[(rb * WMR + m) * cpad + cb * WNR + q] += p[m * WNR + q];
-                p[m * WNR + q] = 0.0f;
-              }
-          }
-        pending = 0;
+      if (++iw == iw1) { /* next row of the valid box, then next image */
+        iw = iw0;
+        if (++ih == ih1) ih = ih0, n++;
       }
     }
+    for (size_t cb = 0; cb < ncb; cb++)
+      for (size_t rb = 0; rb < nrbi; rb++)
+        j->uk(WMR, WNR, np, apack + rb * PIXEL_CHUNK * WMR, WMR, bpack + cb * PIXEL_CHUNK * WNR,
+              WNR, part + (rb * ncb + cb) * WMR * WNR);
+    fold(part, total, nrbi, ncb);
+  }
   for (size_t rb = 0; rb < nrbi; rb++)
     for (size_t m = 0; m < WMR; m++) {
       const size_t r = (rb0 + rb) * WMR + m;
@@ -324,15 +373,18 @@ static tconv_status backward_weights(const tconv_geometry *g, const float *x, co
   (void)path;
 #endif
   const size_t taps = g->kernel_h * g->kernel_w, threads = tconv_pool_threads(pool);
-  /* per row block: a partial tile row (floats) and a total row (doubles) */
-  const size_t per_rb = j.ncb * WMR * WNR * (sizeof(float) + sizeof(double));
+  /* per row block: a partial tile row (floats), a total row (doubles), an a panel; plus the
+   * b panels of one chunk per item */
+  const size_t per_rb = j.ncb * WMR * WNR * (sizeof(float) + sizeof(double)) +
+                        PIXEL_CHUNK * WMR * sizeof(float);
+  const size_t fixed = j.ncb * PIXEL_CHUNK * WNR * sizeof(float);
   size_t rb = j.nrb;
   while (rb > 1 && (rb * per_rb > ((size_t)2 << 20) ||
                     g->groups * taps * ((j.nrb + rb - 1) / rb) < 4 * threads))
     rb = (rb + 1) / 2;
   j.rb_per_item = rb;
   j.row_items = (j.nrb + rb - 1) / rb;
-  j.scratch_stride = (rb * per_rb + 63) & ~(size_t)63;
+  j.scratch_stride = (rb * per_rb + fixed + 63) & ~(size_t)63;
   size_t bytes;
   RETURN_IF(tconv_mul_overflow(j.scratch_stride, threads, &bytes), TCONV_LIMIT_EXCEEDED,
             "backward: weight-gradient scratch overflows size_t");

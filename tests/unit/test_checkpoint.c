@@ -268,3 +268,89 @@ TEST(checkpoint_kill_during_save_never_corrupts) {
   tconv_store_destroy(s);
   remove_dir(dir); /* also the killed saves' temp files */
 }
+
+/* ---- every allocation of a training step failing in turn ------------------------------------ */
+
+static long alloc_countdown = -1, live_blocks;
+static void *failing_malloc(size_t n, void *ctx) {
+  (void)ctx;
+  if (alloc_countdown == 0) return NULL;
+  if (alloc_countdown > 0) alloc_countdown--;
+  void *p = malloc(n);
+  if (p) live_blocks++;
+  return p;
+}
+static void counting_free(void *p, void *ctx) {
+  (void)ctx;
+  live_blocks--;
+  free(p);
+}
+
+/* build, forward, backward (recomputing z for gelu), an Adam step (making slots), a checkpoint
+ * save and a restore into a second store; returns the first failing status. */
+static tconv_status training_lifecycle(const char *path) {
+  tconv_status st = TCONV_OUT_OF_MEMORY;
+  tconv_store *s = tconv_store_create(), *s2 = tconv_store_create();
+  tconv_layer *l = NULL, *l2 = NULL;
+  tconv_optimizer *o = NULL;
+  tconv_layer_grads g = {0};
+  float x[2 * 3 * 3 * 2], y[2 * 6 * 6 * 3], dy[2 * 6 * 6 * 3], dx[2 * 3 * 3 * 2];
+  for (size_t i = 0; i < sizeof x / sizeof x[0]; i++) x[i] = (float)i * 0.1f;
+  for (size_t i = 0; i < sizeof dy / sizeof dy[0]; i++) dy[i] = 1.0f;
+  if (s == NULL || s2 == NULL) goto done;
+  tconv_config c = tconv_config_default();
+  c.filters = 3;
+  c.kernel_size[0] = c.kernel_size[1] = 3;
+  c.strides[0] = c.strides[1] = 2;
+  c.padding = TCONV_PADDING_SAME;
+  c.activation = TCONV_ACT_GELU;
+  c.name = "t";
+  const size_t in[4] = {2, 3, 3, 2};
+  if ((st = tconv_layer_create(&c, &l)) != TCONV_OK) goto done;
+  if ((st = tconv_layer_build(l, s, 2)) != TCONV_OK) goto done;
+  if ((st = tconv_layer_reshape(l, in, NULL)) != TCONV_OK) goto done;
+  if ((st = tconv_layer_grads_alloc(l, &g)) != TCONV_OK) goto done;
+  if ((st = tconv_layer_forward(l, x, y, NULL)) != TCONV_OK) goto done;
+  if ((st = tconv_layer_backward(l, x, NULL, dy, dx, &g, NULL)) != TCONV_OK) goto done;
+  tconv_optimizer_config oc = tconv_optimizer_config_default(TCONV_OPT_ADAM);
+  if ((st = tconv_optimizer_create(&oc, s, &o)) != TCONV_OK) goto done;
+  if ((st = tconv_optimizer_step(o, &l, &g, 1)) != TCONV_OK) goto done;
+  if ((st = tconv_checkpoint_save(s, path, NULL)) != TCONV_OK) goto done;
+  if ((st = tconv_layer_create(&c, &l2)) != TCONV_OK) goto done;
+  if ((st = tconv_layer_build(l2, s2, 2)) != TCONV_OK) goto done;
+  st = tconv_checkpoint_restore(s2, path);
+done:
+  tconv_layer_grads_free(&g);
+  tconv_optimizer_destroy(o);
+  tconv_layer_destroy(l);
+  tconv_layer_destroy(l2);
+  tconv_store_destroy(s);
+  tconv_store_destroy(s2);
+  return st;
+}
+
+TEST(training_allocation_failures_in_turn) {
+  char dir[] = "/tmp/tconv-ckpt-XXXXXX";
+  CHECK(mkdtemp(dir) != NULL);
+  char path[256];
+  snprintf(path, sizeof path, "%s/t.safetensors", dir);
+  tconv_set_allocator(failing_malloc, counting_free, NULL);
+  alloc_countdown = -1;
+  live_blocks = 0;
+  CHECK_OK(training_lifecycle(path));
+  CHECK(live_blocks == 0);
+  int failures = 0;
+  for (long k = 0; k < 2000; k++) {
+    alloc_countdown = k;
+    live_blocks = 0;
+    tconv_status st = training_lifecycle(path);
+    CHECK_MSG(live_blocks == 0, "allocation %ld failing leaked %ld blocks", k, live_blocks);
+    if (st == TCONV_OK) break;
+    CHECK_MSG(st == TCONV_OUT_OF_MEMORY, "allocation %ld failing gave %s (%s)", k,
+              tconv_status_string(st), tconv_last_error());
+    failures++;
+  }
+  CHECK(failures > 20);
+  tconv_set_allocator(NULL, NULL, NULL);
+  remove_dir(dir);
+}
