@@ -89,6 +89,9 @@ typedef struct data_job {
   size_t rows, items;
 } data_job;
 
+/* One item: up to TILES_PER_ITEM tiles of 6 input pixels.  Per K chunk (taps x filters) the
+ * tiles' indirection lists are built first, then each packed panel sweeps all the tiles, so a
+ * panel is read once per item rather than once per tile. */
 static void data_item(void *ctx, size_t item, size_t thread) {
   (void)thread;
   const data_job *j = ctx;
@@ -98,54 +101,64 @@ static void data_item(void *ctx, size_t item, size_t thread) {
   const size_t IH = g->in_h, IW = g->in_w, IC = g->in_c, OC = g->out_c;
   const size_t r0 = blk * TILES_PER_ITEM * MR;
   const size_t r1 = r0 + TILES_PER_ITEM * MR < j->rows ? r0 + TILES_PER_ITEM * MR : j->rows;
-  const float *a[MAX_TAP_CHUNK * MR];
+  const size_t ntile = (r1 - r0 + MR - 1) / MR;
+  const float *a[TILES_PER_ITEM][MAX_TAP_CHUNK * MR];
+  size_t taps[TILES_PER_ITEM][MAX_TAP_CHUNK], ks[TILES_PER_ITEM], mrs[TILES_PER_ITEM];
+  size_t n[TILES_PER_ITEM][MR], ih[TILES_PER_ITEM][MR], iw[TILES_PER_ITEM][MR];
   const float *wptr[MAX_TAP_CHUNK];
   float *crow[MR];
-  size_t taps[MAX_TAP_CHUNK];
   const tconv_uk_params params = {0.0f, 0.0f};
   const size_t panel = j->dot ? j->nrp * j->ocg : j->ocg * NR; /* floats per (tap, panel) */
-  for (size_t rb = r0; rb < r1; rb += MR) {
-    const size_t mr = r1 - rb < MR ? r1 - rb : MR;
-    size_t n[MR], ih[MR], iw[MR];
+  for (size_t tl = 0; tl < ntile; tl++) {
+    const size_t rb = r0 + tl * MR;
+    mrs[tl] = r1 - rb < MR ? r1 - rb : MR;
     for (size_t m = 0; m < MR; m++) {
-      size_t r = rb + (m < mr ? m : 0);
-      iw[m] = r % IW;
-      ih[m] = (r / IW) % IH;
-      n[m] = r / (IW * IH);
+      size_t r = rb + (m < mrs[tl] ? m : 0);
+      iw[tl][m] = r % IW;
+      ih[tl][m] = (r / IW) % IH;
+      n[tl][m] = r / (IW * IH);
     }
-    bool first = true;
-    for (size_t t0 = 0; t0 < j->taps; t0 += j->tcc) {
-      const size_t t1 = t0 + j->tcc < j->taps ? t0 + j->tcc : j->taps;
-      for (size_t k0 = 0; k0 < j->ocg; k0 += j->kcc) {
-        const size_t kc = j->ocg - k0 < j->kcc ? j->ocg - k0 : j->kcc;
-        size_t ks = 0;
+  }
+  bool first = true;
+  for (size_t t0 = 0; t0 < j->taps; t0 += j->tcc) {
+    const size_t t1 = t0 + j->tcc < j->taps ? t0 + j->tcc : j->taps;
+    for (size_t k0 = 0; k0 < j->ocg; k0 += j->kcc) {
+      const size_t kc = j->ocg - k0 < j->kcc ? j->ocg - k0 : j->kcc;
+      for (size_t tl = 0; tl < ntile; tl++) {
+        size_t cnt = 0;
         for (size_t t = t0; t < t1; t++) {
           const size_t th = t / g->kernel_w, tw = t % g->kernel_w;
           bool any = false;
           for (size_t m = 0; m < MR; m++) {
-            const size_t fh = ih[m] * g->stride_h + th * g->dilation_h;
-            const size_t fw = iw[m] * g->stride_w + tw * g->dilation_w;
-            const bool ok = m < mr && fh >= g->pad_top && fh - g->pad_top < g->out_h &&
+            const size_t fh = ih[tl][m] * g->stride_h + th * g->dilation_h;
+            const size_t fw = iw[tl][m] * g->stride_w + tw * g->dilation_w;
+            const bool ok = m < mrs[tl] && fh >= g->pad_top && fh - g->pad_top < g->out_h &&
                             fw >= g->pad_left && fw - g->pad_left < g->out_w;
-            a[ks * MR + m] =
-                ok ? j->dz + ((n[m] * g->out_h + fh - g->pad_top) * g->out_w + fw - g->pad_left) *
-                                     OC +
+            a[tl][cnt * MR + m] =
+                ok ? j->dz +
+                         ((n[tl][m] * g->out_h + fh - g->pad_top) * g->out_w + fw - g->pad_left) *
+                             OC +
                          grp * j->ocg + k0
                    : j->zero;
             any |= ok;
           }
-          if (any) taps[ks++] = t;
+          if (any) taps[tl][cnt++] = t;
         }
-        const unsigned flags = first ? 0u : TCONV_UK_ACCUMULATE;
-        first = false;
-        if (ks == 0 && flags) continue; /* nothing to add */
-        for (size_t jt = 0; jt < j->ntiles; jt++) {
-          const size_t nr = j->icg - jt * j->nrp < j->nrp ? j->icg - jt * j->nrp : j->nrp;
-          for (size_t s = 0; s < ks; s++)
-            wptr[s] = j->packed + ((grp * j->taps + taps[s]) * j->ntiles + jt) * panel +
-                      (j->dot ? 0 : k0 * NR);
-          for (size_t m = 0; m < mr; m++) crow[m] = j->dx + (rb + m) * IC + grp * j->icg + jt * j->nrp;
-          j->uk(mr, nr, kc, ks, a, wptr, crow, NULL, &params, flags);
+        ks[tl] = cnt;
+      }
+      const unsigned flags = first ? 0u : TCONV_UK_ACCUMULATE;
+      first = false;
+      for (size_t jt = 0; jt < j->ntiles; jt++) {
+        const size_t nr = j->icg - jt * j->nrp < j->nrp ? j->icg - jt * j->nrp : j->nrp;
+        const float *base = j->packed + (grp * j->taps * j->ntiles + jt) * panel +
+                            (j->dot ? 0 : k0 * NR);
+        for (size_t tl = 0; tl < ntile; tl++) {
+          if (ks[tl] == 0 && flags) continue; /* nothing to add */
+          for (size_t s = 0; s < ks[tl]; s++) wptr[s] = base + taps[tl][s] * j->ntiles * panel;
+          const size_t rb = r0 + tl * MR;
+          for (size_t m = 0; m < mrs[tl]; m++)
+            crow[m] = j->dx + (rb + m) * IC + grp * j->icg + jt * j->nrp;
+          j->uk(mrs[tl], nr, kc, ks[tl], a[tl], wptr, crow, NULL, &params, flags);
         }
       }
     }
