@@ -12,6 +12,10 @@ BASEFLAGS := -std=c11 -D_GNU_SOURCE -fPIC -fvisibility=hidden -DTCONV_BUILDING -
              -MMD -MP $(WARN)
 LDLIBS   += -lm -lpthread
 PREFIX   ?= /usr/local
+# The version has one source, include/tconv.h; the shared library is libtconv.so.$(VERSION) with
+# soname libtconv.so.$(SOVERSION) (packaging/install.mk installs it with its symlinks).
+VERSION  := $(shell sed -n 's/^\#define TCONV_VERSION_STRING "\([0-9.]*\)"$$/\1/p' include/tconv.h)
+SOVERSION := $(firstword $(subst ., ,$(VERSION)))
 
 # Optional system libraries, found with pkg-config; the I/O modules that need them check
 # TCONV_HAVE_* and report TCONV_UNSUPPORTED when built without.
@@ -48,8 +52,11 @@ $(BUILD)/%.o: %.c
 $(BUILD)/libtconv.a: $(LIB_OBJ)
 	rm -f $@ && ar rcs $@ $^
 
-$(BUILD)/libtconv.so: $(LIB_OBJ)
-	$(CC) -shared -Wl,-soname,libtconv.so.0 $(LDFLAGS) -o $@ $^ $(LDLIBS)
+$(BUILD)/libtconv.so.$(VERSION): $(LIB_OBJ)
+	$(CC) -shared -Wl,-soname,libtconv.so.$(SOVERSION) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/libtconv.so.$(SOVERSION) $(BUILD)/libtconv.so: $(BUILD)/libtconv.so.$(VERSION)
+	ln -sf libtconv.so.$(VERSION) $@
 
 $(BUILD)/tconv: $(TOOL_OBJ) $(BUILD)/libtconv.a
 	$(CC) $(LDFLAGS) -o $@ $(TOOL_OBJ) $(BUILD)/libtconv.a $(LDLIBS)
@@ -70,6 +77,7 @@ clean:
 
 .PHONY: all test sanitize clean
 -include $(LIB_OBJ:.o=.d) $(TOOL_OBJ:.o=.d) $(TEST_OBJ:.o=.d)
+include packaging/install.mk
 
 # Fuzz targets: fuzz/fuzz_NAME.c defines LLVMFuzzerTestOneInput.  Each is built twice: as a
 # replay binary (any compiler; runs fuzz/corpus/NAME/ in the test suite) and, with `make fuzz`,

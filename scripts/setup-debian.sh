@@ -3,7 +3,7 @@
 # with sudo available).  Skips apt entirely when every package is already there.
 set -e
 PKGS="build-essential pkg-config clang libclang-rt-14-dev python3-numpy libpng-dev libjpeg-dev
-zlib1g-dev libcjson-dev libsnappy-dev libzip-dev libhdf5-dev"
+zlib1g-dev libcjson-dev libsnappy-dev libzip-dev libhdf5-dev cmake man-db"
 missing=""
 for p in $PKGS; do
   dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
