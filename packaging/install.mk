@@ -6,6 +6,7 @@
 # lib/cmake/tconv/ (find_package(tconv) -> tconv::tconv, tconv::tconv_static) and the man pages
 # share/man/man1/tconv.1 + tconv-<command>.1, generated from the built tool's --help output.
 #   make uninstall          removes exactly what install wrote
+#   make install-python     the Python binding into PYTHONDIR (default LIBDIR/python3/dist-packages)
 #   make man                the man pages in $(BUILD)/man only
 #   make abi-check          the exported symbols of $(BUILD)/libtconv.so against abi/tconv.symbols
 #   make abi-update         rewrites abi/tconv.symbols from the library (a deliberate API change)
@@ -54,6 +55,10 @@ install: all man pkgfiles
 	$(INSTALL) -m 644 $(BUILD)/pkg/tconvConfig.cmake $(BUILD)/pkg/tconvConfigVersion.cmake \
 	  $(BUILD)/pkg/tconvTargets.cmake '$(DESTDIR)$(CMAKEDIR)/'
 	$(INSTALL) -m 644 $(BUILD)/man/*.1 '$(DESTDIR)$(MANDIR)/man1/'
+	@# A real (unstaged) install as root refreshes the loader cache, or programs would not find
+	@# libtconv.so.$(SOVERSION) in /usr/local/lib until the next ldconfig.
+	@if [ -z '$(DESTDIR)' ] && [ "$$(id -u)" = 0 ] && command -v ldconfig >/dev/null; then \
+	  ldconfig; fi
 
 # Removes the files install writes (the man pages by the names the current tool gives them).
 uninstall: man
@@ -65,9 +70,20 @@ uninstall: man
 	for f in $(notdir $(wildcard $(BUILD)/man/*.1)); do rm -f '$(DESTDIR)$(MANDIR)/man1/'$$f; done
 	-rmdir '$(DESTDIR)$(CMAKEDIR)' 2>/dev/null
 
+# The Python binding, beside a relative link to the installed library (the binding looks next
+# to itself first), so `import tconv` works from PYTHONDIR with no environment variable.
+PYTHONDIR ?= $(LIBDIR)/python3/dist-packages
+install-python:
+	$(INSTALL) -d '$(DESTDIR)$(PYTHONDIR)/tconv'
+	$(INSTALL) -m 644 python/tconv/*.py '$(DESTDIR)$(PYTHONDIR)/tconv/'
+	ln -sf "$$(realpath -m --relative-to='$(PYTHONDIR)/tconv' '$(LIBDIR)/libtconv.so.$(SOVERSION)')" \
+	  '$(DESTDIR)$(PYTHONDIR)/tconv/libtconv.so.$(SOVERSION)'
+uninstall-python:
+	rm -rf '$(DESTDIR)$(PYTHONDIR)/tconv'
+
 abi-check: $(BUILD)/libtconv.so.$(VERSION)
 	sh scripts/check-abi.sh $(BUILD)/libtconv.so.$(VERSION)
 abi-update: $(BUILD)/libtconv.so.$(VERSION)
 	sh scripts/check-abi.sh --update $(BUILD)/libtconv.so.$(VERSION)
 
-.PHONY: install uninstall man pkgfiles abi-check abi-update
+.PHONY: install uninstall man pkgfiles abi-check abi-update install-python uninstall-python

@@ -155,6 +155,26 @@ if command -v groff >/dev/null; then
     groff -k -man -Tutf8 -ww -z \"\$f\" 2>&1; done | grep . && exit 1 || exit 0"
 fi
 
+# ---- Python binding from the installed prefix ----------------------------------------------
+pydir=$prefix/lib/python3/dist-packages
+if [ -x /usr/bin/python3 ] && /usr/bin/python3 -c 'import numpy' 2>/dev/null; then
+  check "make install-python" ${MAKE:-make} -s BUILD="$BUILD" DESTDIR="$stage" PREFIX="$prefix" \
+    install-python
+  got=$(cd "$tmp" && env -u TCONV_LIBRARY PYTHONPATH="$stage$pydir" PYTHONDONTWRITEBYTECODE=1 \
+    /usr/bin/python3 -c '
+import os, numpy as np, tconv
+from tconv import Conv2DTranspose
+layer = Conv2DTranspose(filters=32, kernel_size=3, strides=2, padding="same")
+y = layer(np.ones((1, 28, 28, 1), np.float32))
+print(os.path.realpath(tconv.library_path()), y.shape)' 2>&1)
+  check "installed binding loads the installed library: $got" \
+    test "$got" = "$root/lib/libtconv.so.$version (1, 56, 56, 32)"
+  check "make uninstall-python" ${MAKE:-make} -s BUILD="$BUILD" DESTDIR="$stage" PREFIX="$prefix" \
+    uninstall-python
+else
+  bad "/usr/bin/python3 with numpy is missing (scripts/setup-debian.sh installs python3-numpy)"
+fi
+
 # ---- uninstall -----------------------------------------------------------------------------
 check "make uninstall" ${MAKE:-make} -s BUILD="$BUILD" DESTDIR="$stage" PREFIX="$prefix" uninstall
 check "uninstall leaves no files" sh -c "! find '$stage' -type f -o -type l | grep ."
