@@ -57,4 +57,29 @@ void tconv_f32_dot_ukernel_6x2__avx2_fma(size_t mr, size_t nr, size_t kc, size_t
                                          float *const *c, const float *bias,
                                          const tconv_uk_params *params, unsigned flags);
 
+
+/* Direct row kernels (AVX2 only; the scalar path runs these layers through the GEMM kernels).
+ *
+ * Pixel lanes, R = filters per group <= 4: for j < n (stores reach j < roundup(n, 8), so out
+ * rows need that room), r < R:
+ *   out[r*ldo + j] = init[r] + sum over t < ntaps, c < kc of x[t][c*xs + j] * w[(t*kc + c)*R + r]
+ *   x[t] must be readable for kc rows of roundup(n, 8) floats (xs apart); init = bias or 0;
+ *   CLAMP as for the GEMM kernel.  One call = one output row of one phase. */
+void tconv_f32_prow_ukernel__avx2_fma(size_t R, size_t n, size_t kc, size_t ntaps,
+                                      const float *const *x, size_t xs, const float *w,
+                                      const float *bias, float *out, size_t ldo,
+                                      const tconv_uk_params *params, unsigned flags);
+/* Channel lanes, the pixels jj < npix of one phase row, each over its valid taps (a < na rows,
+ * b in [lo[jj*ls], hi[jj*ls]) columns; na = 0: bias only):
+ *   y[jj*ys + j] = init[j] + sum over a, b, k < kc of x[x0 + jj*xj - a*xa - b*xb + k] * W[a][b][k][j]
+ *   with W[a][b] = w + (j/16)*wpanel + a*wa + b*wb, 16 filters per k (the GEMM panels).
+ *   Only valid taps' inputs are read, so x itself may point outside the input. */
+void tconv_f32_cpix_ukernel__avx2_fma(size_t npix, size_t nc, size_t kc, size_t na,
+                                      const size_t *lo, const size_t *hi, size_t ls,
+                                      const float *x, ptrdiff_t x0, ptrdiff_t xj, ptrdiff_t xa,
+                                      ptrdiff_t xb,
+                                      const float *w, size_t wa, size_t wb, size_t wpanel,
+                                      const float *bias, float *y, size_t ys,
+                                      const tconv_uk_params *params, unsigned flags);
+
 #endif

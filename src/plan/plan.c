@@ -111,6 +111,8 @@ void tconv_plan_destroy(tconv_plan *p) {
   tconv_dealloc(p->packed);
   tconv_dealloc(p->pack_off);
   tconv_dealloc(p->zero);
+  tconv_dealloc(p->rowpack);
+  tconv_dealloc(p->rowpack_off);
   tconv_dealloc(p);
 }
 
@@ -217,6 +219,8 @@ tconv_status tconv_plan_create(const tconv_geometry *g, const float *kernel, tco
     goto fail;
   }
   plan_pack(p);
+  st = tconv_direct_prepare(p);
+  if (st != TCONV_OK) goto fail;
   tconv_plan_choose(p);
   *out = p;
   return TCONV_OK;
@@ -502,6 +506,8 @@ tconv_status tconv_plan_run_nhwc(const tconv_plan *p, const float *x, const floa
   tconv_gemm_ukernel_fn uk =
       p->dot ? tconv_f32_dot_ukernel_6x2__scalar : tconv_f32_gemm_ukernel_6x16__scalar;
 #if defined(__x86_64__)
+  if (path == TCONV_PATH_AVX2 && p->direct != TCONV_DIRECT_NONE)
+    return tconv_direct_run(p, x, bias, act, y, pool);
   if (path == TCONV_PATH_AVX2)
     uk = p->dot ? tconv_f32_dot_ukernel_6x2__avx2_fma : tconv_f32_gemm_ukernel_6x16__avx2_fma;
 #endif

@@ -29,11 +29,21 @@ struct tconv_plan {
   float *packed;           /* per (group, phase): ntiles panels x taps x icg x nrp */
   size_t *pack_off;        /* (group * nphase_h + ph) * nphase_w + pw -> offset in packed */
   float *zero;             /* icg zeros: the input of taps that fall outside the image */
+  int direct;              /* TCONV_DIRECT_*: a direct row path for the AVX2 route (direct.c) */
+  float *rowpack;          /* pixel lanes: per (group, phase) taps x icg x ocg */
+  size_t *rowpack_off;     /* (group * nphase_h + ph) * nphase_w + pw -> offset in rowpack */
+  size_t xpad_l, xpad_w;   /* pixel lanes: planar input row = xpad_l zeros, in_w, zeros */
 };
+
+enum { TCONV_DIRECT_NONE = 0, TCONV_DIRECT_PROW = 1, TCONV_DIRECT_CPIX = 2 };
 
 tconv_status tconv_plan_run_nhwc(const tconv_plan *p, const float *x, const float *bias,
                                  const tconv_activation *act, float *y, tconv_threadpool *pool,
                                  tconv_path path);
+/* direct.c: chooses and prepares a direct row path (sets p->direct); run on the AVX2 route. */
+tconv_status tconv_direct_prepare(tconv_plan *p);
+tconv_status tconv_direct_run(const tconv_plan *p, const float *x, const float *bias,
+                              const tconv_activation *act, float *y, tconv_threadpool *pool);
 /* Picks special paths for the geometry (called once at the end of plan creation). */
 void tconv_plan_choose(tconv_plan *p);
 

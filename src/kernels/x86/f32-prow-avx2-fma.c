@@ -1,0 +1,189 @@
+/* AVX2+FMA "pixel-lanes" row kernel for layers with at most 4 filters per group (Cout 1..4,
+ * where a GEMM tile would leave most of its 16 lanes idle): the lanes hold 8 consecutive output
+ * pixels of one phase row, and the registers hold up to 12 accumulators (JV pixel vectors x R
+ * filters).  Inputs come from a planar copy of the input rows ([c][w], zero-padded on both
+ * sides) so that every tap of the phase is one unaligned load per 8 pixels, with no border
+ * tests: out-of-image taps read the zero padding.  Contract: src/kernels/ukernel.h. */
+#include <immintrin.h>
+
+#include "kernels/ukernel.h"
+
+#define INLINE static inline __attribute__((always_inline))
+
+/* One block of JV vectors (8*JV pixels from j0) x R filters; R and JV are constants after
+ * inlining, so the accumulator array lives in registers. */
+INLINE void prow_block(const size_t R, const size_t JV, size_t j0, size_t kc, size_t ntaps,
+                       const float *const *x, size_t xs, const float *w, const float *bias,
+                       float *out, size_t ldo, const tconv_uk_params *params, unsigned flags) {
+  __m256 acc[12][4];
+#pragma GCC unroll 4
+  for (size_t r = 0; r < R; r++) {
+    const __m256 b = bias ? _mm256_set1_ps(bias[r]) : _mm256_setzero_ps();
+#pragma GCC unroll 12
+    for (size_t v = 0; v < JV; v++) acc[v][r] = b;
+  }
+  for (size_t t = 0; t < ntaps; t++) {
+    const float *xt = x[t] + j0;
+    const float *wt = w + t * kc * R;
+    for (size_t c = 0; c < kc; c++) {
+      if (R * JV + R + 1 <= 16) { /* R weights in registers, one pixel vector at a time */
+        __m256 wb[4];
+#pragma GCC unroll 4
+        for (size_t r = 0; r < R; r++) wb[r] = _mm256_broadcast_ss(wt + r);
+#pragma GCC unroll 12
+        for (size_t v = 0; v < JV; v++) {
+          const __m256 xv = _mm256_loadu_ps(xt + 8 * v);
+#pragma GCC unroll 4
+          for (size_t r = 0; r < R; r++) acc[v][r] = _mm256_fmadd_ps(xv, wb[r], acc[v][r]);
+        }
+      } else { /* JV pixel vectors in registers, one weight at a time */
+        __m256 xv[12];
+#pragma GCC unroll 12
+        for (size_t v = 0; v < JV; v++) xv[v] = _mm256_loadu_ps(xt + 8 * v);
+#pragma GCC unroll 4
+        for (size_t r = 0; r < R; r++) {
+          const __m256 wb = _mm256_broadcast_ss(wt + r);
+#pragma GCC unroll 12
+          for (size_t v = 0; v < JV; v++) acc[v][r] = _mm256_fmadd_ps(xv[v], wb, acc[v][r]);
+        }
+      }
+      xt += xs;
+      wt += R;
+    }
+  }
+  if (flags & TCONV_UK_CLAMP) {
+    const __m256 lo = _mm256_set1_ps(params->lo), hi = _mm256_set1_ps(params->hi);
+#pragma GCC unroll 4
+    for (size_t r = 0; r < R; r++)
+#pragma GCC unroll 12
+      for (size_t v = 0; v < JV; v++) acc[v][r] = _mm256_min_ps(_mm256_max_ps(acc[v][r], lo), hi);
+  }
+#pragma GCC unroll 4
+  for (size_t r = 0; r < R; r++)
+#pragma GCC unroll 12
+    for (size_t v = 0; v < JV; v++) _mm256_storeu_ps(out + r * ldo + j0 + 8 * v, acc[v][r]);
+}
+
+/* Up to 12 accumulators: JV = 12 / R pixel vectors, fewer on the row's tail. */
+#define PROW_CASE(R, JV)                                                                           \
+  prow_block(R, JV, j0, kc, ntaps, x, xs, w, bias, out, ldo, params, flags);                       \
+  break;
+
+void tconv_f32_prow_ukernel__avx2_fma(size_t R, size_t n, size_t kc, size_t ntaps,
+                                      const float *const *x, size_t xs, const float *w,
+                                      const float *bias, float *out, size_t ldo,
+                                      const tconv_uk_params *params, unsigned flags) {
+  const size_t jvmax = R == 1 ? 8 : R == 2 ? 6 : R == 3 ? 4 : 3;
+  for (size_t j0 = 0; j0 < n;) {
+    size_t jv = (n - j0 + 7) / 8;
+    if (jv > jvmax) jv = jvmax;
+    switch (R * 16 + jv) {
+      case 16 + 1: PROW_CASE(1, 1)
+      case 16 + 2: PROW_CASE(1, 2)
+      case 16 + 3: PROW_CASE(1, 3)
+      case 16 + 4: PROW_CASE(1, 4)
+      case 16 + 5: PROW_CASE(1, 5)
+      case 16 + 6: PROW_CASE(1, 6)
+      case 16 + 7: PROW_CASE(1, 7)
+      case 16 + 8: PROW_CASE(1, 8)
+      case 32 + 1: PROW_CASE(2, 1)
+      case 32 + 2: PROW_CASE(2, 2)
+      case 32 + 3: PROW_CASE(2, 3)
+      case 32 + 4: PROW_CASE(2, 4)
+      case 32 + 5: PROW_CASE(2, 5)
+      case 32 + 6: PROW_CASE(2, 6)
+      case 48 + 1: PROW_CASE(3, 1)
+      case 48 + 2: PROW_CASE(3, 2)
+      case 48 + 3: PROW_CASE(3, 3)
+      case 48 + 4: PROW_CASE(3, 4)
+      case 64 + 1: PROW_CASE(4, 1)
+      case 64 + 2: PROW_CASE(4, 2)
+      case 64 + 3: PROW_CASE(4, 3)
+      default: return; /* R outside 1..4: the planner never asks */
+    }
+    j0 += 8 * jv;
+  }
+}
+
+/* AVX2+FMA "channel-lanes" pixel kernel for few input channels and many filters (Cin 1..8):
+ * one output pixel, every 16-filter panel of its group, over its valid-tap rectangle, with no
+ * indirection list — the tap inputs and panels are arithmetic progressions (the e offsets of
+ * one phase step uniformly). */
+/* NP panels (16*NP filters, NP constant after inlining), pixels jj < npix of one phase row;
+ * nr filters valid in the last panel. */
+INLINE void cpix_block(const size_t NP, size_t nr, size_t npix, size_t kc, size_t na,
+                       const size_t *lo, const size_t *hi, size_t ls, const float *x,
+                       ptrdiff_t x0, ptrdiff_t xj, ptrdiff_t xa, ptrdiff_t xb, const float *w, size_t wa,
+                       size_t wb, size_t wpanel, const float *bias, float *y, size_t ys,
+                       const tconv_uk_params *params, unsigned flags) {
+  const size_t nc = 16 * (NP - 1) + nr;
+  __m256 init[8];
+  {
+    float b[64] = {0};
+    if (bias)
+      for (size_t n = 0; n < nc; n++) b[n] = bias[n];
+#pragma GCC unroll 8
+    for (size_t q = 0; q < 2 * NP; q++) init[q] = _mm256_loadu_ps(b + 8 * q);
+  }
+  for (size_t jj = 0; jj < npix; jj++, y += ys) {
+    __m256 acc[8];
+#pragma GCC unroll 8
+    for (size_t q = 0; q < 2 * NP; q++) acc[q] = init[q];
+    const size_t l = lo[jj * ls], h = na ? hi[jj * ls] : l;
+    for (size_t a = 0; a < na; a++) {
+      for (size_t b = l; b < h; b++) {
+        const float *xp = x + (x0 + (ptrdiff_t)jj * xj - (ptrdiff_t)a * xa - (ptrdiff_t)b * xb);
+        const float *wp = w + a * wa + b * wb;
+        for (size_t k = 0; k < kc; k++) {
+          const __m256 xv = _mm256_broadcast_ss(xp + k);
+#pragma GCC unroll 4
+          for (size_t q = 0; q < NP; q++) {
+            acc[2 * q] =
+                _mm256_fmadd_ps(xv, _mm256_loadu_ps(wp + q * wpanel + 16 * k), acc[2 * q]);
+            acc[2 * q + 1] =
+                _mm256_fmadd_ps(xv, _mm256_loadu_ps(wp + q * wpanel + 16 * k + 8), acc[2 * q + 1]);
+          }
+        }
+      }
+    }
+    if (flags & TCONV_UK_CLAMP) {
+      const __m256 lo_v = _mm256_set1_ps(params->lo), hi_v = _mm256_set1_ps(params->hi);
+#pragma GCC unroll 8
+      for (size_t q = 0; q < 2 * NP; q++) acc[q] = _mm256_min_ps(_mm256_max_ps(acc[q], lo_v), hi_v);
+    }
+    if (nr == 16) {
+#pragma GCC unroll 8
+      for (size_t q = 0; q < 2 * NP; q++) _mm256_storeu_ps(y + 8 * q, acc[q]);
+    } else {
+      float t[64];
+#pragma GCC unroll 8
+      for (size_t q = 0; q < 2 * NP; q++) _mm256_storeu_ps(t + 8 * q, acc[q]);
+      for (size_t n = 0; n < nc; n++) y[n] = t[n];
+    }
+  }
+}
+
+void tconv_f32_cpix_ukernel__avx2_fma(size_t npix, size_t nc, size_t kc, size_t na,
+                                      const size_t *lo, const size_t *hi, size_t ls,
+                                      const float *x, ptrdiff_t x0, ptrdiff_t xj, ptrdiff_t xa,
+                                      ptrdiff_t xb,
+                                      const float *w, size_t wa, size_t wb, size_t wpanel,
+                                      const float *bias, float *y, size_t ys,
+                                      const tconv_uk_params *params, unsigned flags) {
+  /* up to 4 panels (8 accumulators) per pass over the pixels */
+  for (size_t j = 0; j < nc; j += 64, w += 4 * wpanel) {
+    const size_t left = nc - j, np = left >= 64 ? 4 : (left + 15) / 16;
+    const size_t nr = left >= 64 ? 16 : left - 16 * (np - 1);
+    const float *bj = bias ? bias + j : NULL;
+#define CPIX(NP)                                                                                   \
+  cpix_block(NP, nr, npix, kc, na, lo, hi, ls, x, x0, xj, xa, xb, w, wa, wb, wpanel, bj, y + j, ys,    \
+             params, flags)
+    switch (np) {
+      case 1: CPIX(1); break;
+      case 2: CPIX(2); break;
+      case 3: CPIX(3); break;
+      default: CPIX(4); break;
+    }
+#undef CPIX
+  }
+}

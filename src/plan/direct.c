@@ -1,0 +1,254 @@
+/* Direct row paths for the layers a 6x16 GEMM tile serves badly (AVX2 only; the scalar path
+ * keeps the GEMM route).  Both run one work item per output row (n, oh), so every output is
+ * summed by one item in a fixed order: bitwise identical for any thread count.
+ *
+ * Pixel lanes ("prow", <= 4 filters per group: 1->1, 3->3, 64->1, 128->3, 56->1): the lanes hold
+ * 8 consecutive output pixels of one phase row, which read 8 consecutive input pixels for every
+ * tap.  The input is first copied to a planar, zero-padded layout [n][h][c][pad | w | pad] so
+ * that each tap is one unaligned load with no border test (taps outside the row read zeros; in
+ * h the valid taps of the row are exact).  The phase rows land in a row buffer
+ * [filter][phase][j] and are interleaved into the NHWC output row with the bias and clamp
+ * already applied.
+ *
+ * Channel lanes ("cpix", few input channels and more than 4 filters: 1->32): one output pixel
+ * at a time over its valid-tap rectangle, 16 filters per panel (the GEMM packing), with no
+ * indirection list: the taps of one phase have evenly spaced input offsets e, so the tap inputs
+ * and panels are arithmetic progressions. */
+#include <math.h>
+#include <string.h>
+
+#include "core/internal.h"
+#include "core/threadpool.h"
+#include "kernels/ukernel.h"
+#include "plan/plan_internal.h"
+
+enum { NR = TCONV_GEMM_NR };
+
+static size_t round8(size_t n) { return (n + 7) & ~(size_t)7; }
+
+/* True when every phase's e offsets step evenly (always for the phase construction, checked
+ * anyway because the channel-lanes kernel depends on it); *step gets one step per phase. */
+static bool axis_uniform(const tconv_axis *ax) {
+  for (size_t p = 0; p < ax->nphase; p++)
+    for (size_t i = ax->tstart[p] + 2; i < ax->tstart[p + 1]; i++)
+      if (ax->e[i] - ax->e[i - 1] != ax->e[ax->tstart[p] + 1] - ax->e[ax->tstart[p]]) return false;
+  return true;
+}
+
+static size_t axis_step(const tconv_axis *ax, size_t p) {
+  size_t t0 = ax->tstart[p];
+  return ax->tstart[p + 1] - t0 > 1 ? ax->e[t0 + 1] - ax->e[t0] : 0;
+}
+
+tconv_status tconv_direct_prepare(tconv_plan *p) {
+  const tconv_geometry *g = &p->g;
+  const tconv_axis *ah = &p->ax_h, *aw = &p->ax_w;
+  p->direct = TCONV_DIRECT_NONE;
+  if (p->icg == 0 || p->ocg == 0) return TCONV_OK;
+  if (p->ocg > 4) {
+    if (p->icg <= 8 && !p->dot && axis_uniform(ah) && axis_uniform(aw))
+      p->direct = TCONV_DIRECT_CPIX;
+    return TCONV_OK;
+  }
+  /* pixel lanes: planar row geometry, then weights per (group, phase) as [tap][c][filter] */
+  size_t emax = 0;
+  for (size_t i = 0; i < aw->tstart[aw->nphase]; i++) emax = aw->e[i] > emax ? aw->e[i] : emax;
+  const size_t j8 = round8((g->out_w + aw->s - 1) / aw->s);
+  const size_t qmax = (aw->nphase - 1 + aw->pb) / aw->s;
+  size_t padr = j8 + qmax > g->in_w ? j8 + qmax - g->in_w : 0, wp = 0;
+  if (tconv_add_overflow(emax, g->in_w, &wp) || tconv_add_overflow(wp, padr, &wp) ||
+      wp > ((size_t)1 << 40) / sizeof(float))
+    return TCONV_OK; /* absurd geometry: keep the GEMM route */
+  p->xpad_l = emax;
+  p->xpad_w = wp;
+  const size_t nslot = g->groups * ah->nphase * aw->nphase;
+  p->rowpack_off = tconv_alloc((nslot + 1) * sizeof(size_t));
+  RETURN_IF(p->rowpack_off == NULL, TCONV_OUT_OF_MEMORY, "plan: cannot allocate row tables");
+  size_t total = 0;
+  for (size_t grp = 0, i = 0; grp < g->groups; grp++)
+    for (size_t ph = 0; ph < ah->nphase; ph++)
+      for (size_t pw = 0; pw < aw->nphase; pw++, i++) {
+        p->rowpack_off[i] = total;
+        total += (ah->tstart[ph + 1] - ah->tstart[ph]) * (aw->tstart[pw + 1] - aw->tstart[pw]) *
+                 p->icg * p->ocg; /* <= the GEMM packing, already checked for overflow */
+      }
+  p->rowpack = tconv_alloc((total ? total : 1) * sizeof(float));
+  RETURN_IF(p->rowpack == NULL, TCONV_OUT_OF_MEMORY, "plan: cannot allocate %zu row weights",
+            total);
+  const size_t icg = p->icg, ocg = p->ocg, IC = g->in_c, KW = g->kernel_w;
+  for (size_t grp = 0, i = 0; grp < g->groups; grp++)
+    for (size_t ph = 0; ph < ah->nphase; ph++)
+      for (size_t pw = 0; pw < aw->nphase; pw++, i++) {
+        float *dst = p->rowpack + p->rowpack_off[i];
+        for (size_t a = ah->tstart[ph]; a < ah->tstart[ph + 1]; a++)
+          for (size_t b = aw->tstart[pw]; b < aw->tstart[pw + 1]; b++)
+            for (size_t c = 0; c < icg; c++)
+              for (size_t r = 0; r < ocg; r++)
+                *dst++ = p->kernel[((ah->tap[a] * KW + aw->tap[b]) * ocg + r) * IC + grp * icg + c];
+      }
+  p->direct = TCONV_DIRECT_PROW;
+  return TCONV_OK;
+}
+
+typedef struct direct_job {
+  const tconv_plan *p;
+  const float *x; /* NHWC */
+  float *xp;      /* prow: planar padded input */
+  float *y;       /* NHWC */
+  const float *bias;
+  const tconv_activation *act;
+  tconv_uk_params params;
+  unsigned flags;
+  bool act_after;
+  void *scratch;
+  size_t scratch_stride, ldo, maxtaps;
+} direct_job;
+
+/* NHWC row (n, ih) -> planar [c][pad | w | pad]. */
+static void planar_item(void *ctx, size_t row, size_t thread) {
+  const direct_job *j = ctx;
+  const tconv_geometry *g = &j->p->g;
+  const size_t IC = g->in_c, IW = g->in_w, wp = j->p->xpad_w, pl = j->p->xpad_l;
+  (void)thread;
+  const float *src = j->x + row * IW * IC;
+  float *dst = j->xp + row * IC * wp;
+  for (size_t c = 0; c < IC; c++, dst += wp) {
+    memset(dst, 0, pl * sizeof(float));
+    for (size_t w = 0; w < IW; w++) dst[pl + w] = src[w * IC + c];
+    memset(dst + pl + IW, 0, (wp - pl - IW) * sizeof(float));
+  }
+}
+
+static void prow_item(void *ctx, size_t item, size_t thread) {
+  const direct_job *j = ctx;
+  const tconv_plan *p = j->p;
+  const tconv_geometry *g = &p->g;
+  const tconv_axis *ah = &p->ax_h, *aw = &p->ax_w;
+  const size_t OH = g->out_h, OW = g->out_w, OC = g->out_c, IC = g->in_c, IH = g->in_h;
+  const size_t icg = p->icg, ocg = p->ocg, sw = aw->s, wp = p->xpad_w, ldo = j->ldo;
+  const size_t n = item / OH, oh = item % OH, ph = oh % ah->s, qh = (oh + ah->pb) / ah->s;
+  const size_t lo = ah->lo[oh], hi = ah->hi[oh];
+  const size_t *eh = ah->e + ah->tstart[ph];
+  unsigned char *scr = (unsigned char *)j->scratch + thread * j->scratch_stride;
+  const float **xt = (const float **)scr;
+  float *rb = (float *)(scr + j->maxtaps * sizeof(float *));
+  float *yrow = j->y + (n * OH + oh) * OW * OC;
+  for (size_t grp = 0; grp < g->groups; grp++) {
+    for (size_t pw = 0; pw < aw->nphase; pw++) {
+      const size_t cw = (OW - pw + sw - 1) / sw, qoff = (pw + aw->pb) / sw;
+      const size_t ntw = aw->tstart[pw + 1] - aw->tstart[pw];
+      const size_t *ew = aw->e + aw->tstart[pw];
+      size_t t = 0;
+      for (size_t a = lo; a < hi; a++) {
+        const float *row = j->xp + ((n * IH + qh - eh[a]) * IC + grp * icg) * wp + p->xpad_l + qoff;
+        for (size_t b = 0; b < ntw; b++) xt[t++] = row - ew[b];
+      }
+      const float *w =
+          p->rowpack + p->rowpack_off[(grp * ah->nphase + ph) * aw->nphase + pw] + lo * ntw * icg * ocg;
+      tconv_f32_prow_ukernel__avx2_fma(ocg, cw, icg, t, xt, wp, w,
+                                       j->bias ? j->bias + grp * ocg : NULL, rb + pw * ldo,
+                                       sw * ldo, &j->params, j->flags);
+    }
+    /* interleave the phase rows: output ow = pw + sw * jj */
+    float *yg = yrow + grp * ocg;
+    if (ocg == 1) {
+      for (size_t ow = 0, pw = 0, jj = 0; ow < OW; ow++) {
+        yg[ow * OC] = rb[pw * ldo + jj];
+        if (++pw == sw) pw = 0, jj++;
+      }
+    } else {
+      for (size_t ow = 0, pw = 0, jj = 0; ow < OW; ow++) {
+        for (size_t r = 0; r < ocg; r++) yg[ow * OC + r] = rb[(r * sw + pw) * ldo + jj];
+        if (++pw == sw) pw = 0, jj++;
+      }
+    }
+  }
+  if (j->act_after) tconv_activation_apply(j->act, yrow, OW * OC);
+}
+
+static void cpix_item(void *ctx, size_t item, size_t thread) {
+  const direct_job *j = ctx;
+  const tconv_plan *p = j->p;
+  const tconv_geometry *g = &p->g;
+  const tconv_axis *ah = &p->ax_h, *aw = &p->ax_w;
+  const size_t OH = g->out_h, OW = g->out_w, OC = g->out_c, IC = g->in_c, IW = g->in_w;
+  const size_t icg = p->icg, ocg = p->ocg, sw = aw->s;
+  const size_t n = item / OH, oh = item % OH, ph = oh % ah->s, qh = (oh + ah->pb) / ah->s;
+  const size_t lh = ah->lo[oh], hh = ah->hi[oh], nth = ah->tstart[ph + 1] - ah->tstart[ph];
+  const size_t *eh = ah->e + ah->tstart[ph];
+  const ptrdiff_t xa = (ptrdiff_t)(axis_step(ah, ph) * IW * IC);
+  (void)thread;
+  float *yrow = j->y + (n * OH + oh) * OW * OC;
+  const size_t ih0 = lh < hh ? qh - eh[lh] : 0;
+  /* phase by phase along the row: pixel jj of phase pw is ow = pw + sw*jj, input column
+   * qoff + jj */
+  for (size_t pw = 0; pw < aw->nphase; pw++) {
+    const size_t ntw = aw->tstart[pw + 1] - aw->tstart[pw], ntaps = nth * ntw;
+    const size_t *ew = aw->e + aw->tstart[pw];
+    const ptrdiff_t xb = (ptrdiff_t)(axis_step(aw, pw) * IC);
+    const size_t qoff = (pw + aw->pb) / sw;
+    const size_t npix = (OW - pw + sw - 1) / sw;
+    /* x of pixel jj, tap (a, b) (a, b counted from the phase's first tap, a from lh):
+     * row ih0 - a*step_h, column qoff + jj - ew[0] - b*step_w; as integer offsets from the
+     * group's row, which the kernel adds only for valid taps */
+    const ptrdiff_t col0 = (ptrdiff_t)qoff - (ptrdiff_t)(ntw ? ew[0] : 0);
+    for (size_t grp = 0; grp < g->groups; grp++) {
+      const float *wg = p->packed + p->pack_off[(grp * ah->nphase + ph) * aw->nphase + pw] +
+                        lh * ntw * icg * NR;
+      const float *xg = j->x + (n * g->in_h + ih0) * IW * IC + grp * icg;
+      tconv_f32_cpix_ukernel__avx2_fma(npix, ocg, icg, lh < hh ? hh - lh : 0, aw->lo + pw,
+                                       aw->hi + pw, sw, xg, col0 * (ptrdiff_t)IC, (ptrdiff_t)IC,
+                                       xa, xb, wg, ntw * icg * NR, icg * NR, ntaps * icg * NR,
+                                       j->bias ? j->bias + grp * ocg : NULL,
+                                       yrow + pw * OC + grp * ocg, sw * OC, &j->params, j->flags);
+    }
+  }
+  if (j->act_after) tconv_activation_apply(j->act, yrow, OW * OC);
+}
+
+tconv_status tconv_direct_run(const tconv_plan *p, const float *x, const float *bias,
+                              const tconv_activation *act, float *y, tconv_threadpool *pool) {
+  const tconv_geometry *g = &p->g;
+  direct_job j;
+  memset(&j, 0, sizeof j);
+  j.p = p;
+  j.x = x;
+  j.y = y;
+  j.bias = bias;
+  j.act = act;
+  j.params.lo = -INFINITY;
+  j.params.hi = INFINITY;
+  if (act != NULL && (act->kind == TCONV_ACT_RELU || act->kind == TCONV_ACT_RELU6)) {
+    j.params.lo = 0.0f;
+    if (act->kind == TCONV_ACT_RELU6) j.params.hi = 6.0f;
+    j.flags = TCONV_UK_CLAMP;
+  } else if (act != NULL && act->kind != TCONV_ACT_LINEAR) {
+    j.act_after = true;
+  }
+  const size_t rows = g->batch * g->out_h;
+  if (p->direct == TCONV_DIRECT_CPIX) {
+    tconv_parallel_for(pool, rows, cpix_item, &j);
+    return TCONV_OK;
+  }
+  /* pixel lanes: planar input (sizes bounded at planning: rows x in_c x xpad_w) */
+  size_t xn = 0, dims[4] = {g->batch, g->in_h, g->in_c, p->xpad_w};
+  RETURN_IF(tconv_product_overflow(dims, 4, &xn) || xn > SIZE_MAX / sizeof(float),
+            TCONV_LIMIT_EXCEEDED, "forward: planar input overflows");
+  const size_t threads = tconv_pool_threads(pool);
+  j.ldo = round8((g->out_w + p->ax_w.s - 1) / p->ax_w.s);
+  j.maxtaps = g->kernel_h * g->kernel_w;
+  size_t sz = j.maxtaps * sizeof(float *) + p->ocg * p->ax_w.s * j.ldo * sizeof(float);
+  j.scratch_stride = (sz + 63) & ~(size_t)63;
+  j.xp = tconv_alloc((xn ? xn : 1) * sizeof(float));
+  j.scratch = tconv_alloc(threads * j.scratch_stride);
+  if (j.xp == NULL || j.scratch == NULL) {
+    tconv_dealloc(j.xp);
+    tconv_dealloc(j.scratch);
+    return tconv_error(TCONV_OUT_OF_MEMORY, "forward: cannot allocate the planar input");
+  }
+  tconv_parallel_for(pool, g->batch * g->in_h, planar_item, &j);
+  tconv_parallel_for(pool, rows, prow_item, &j);
+  tconv_dealloc(j.xp);
+  tconv_dealloc(j.scratch);
+  return TCONV_OK;
+}
