@@ -37,6 +37,7 @@ TEST(upsampler_checkpoint_round_trip_and_default_weights) {
   CHECK_OK(tconv_upsampler_load(&back, io_temp("up.safetensors"), 0));
   CHECK(back.scale == 3 && back.kernel == 12 && back.bias == u.bias);
   CHECK(back.filter && memcmp(back.filter, u.filter, 144 * sizeof(float)) == 0);
+  tconv_upsampler_free(&back);
   CHECK_FAILS(tconv_upsampler_load(&back, io_temp("up.safetensors"), 2), TCONV_INVALID_ARGUMENT);
   /* Embedded weights: a learned filter, not bilinear, that keeps a flat image flat (DC gain 1
    * per output phase, within the bias) for every scale shipped. */
@@ -92,7 +93,14 @@ TEST(mnist_model_trains_beats_bilinear_and_restores_exactly) {
     CHECK_OK(tconv_mnist_model_predict(back, test.data, 1, 28, 28, b56, NULL));
     CHECK(io_same_floats(a56, b56, 56 * 56));
   }
-  CHECK_STATUS(tconv_mnist_model_restore(io_temp("up.safetensors"), &back), TCONV_NOT_FOUND);
+  /* An upsampler checkpoint is not an MNIST model. */
+  tconv_mnist_model *other = NULL;
+  tconv_upsampler u;
+  CHECK_OK(tconv_upsampler_init_bilinear(&u, 2, 4));
+  CHECK_OK(tconv_upsampler_save(&u, io_temp("up4.safetensors")));
+  tconv_upsampler_free(&u);
+  CHECK_STATUS(tconv_mnist_model_restore(io_temp("up4.safetensors"), &other), TCONV_NOT_FOUND);
+  CHECK(other == NULL);
   free(lr), free(up), free(up2), free(bil);
   tconv_mnist_model_destroy(m);
   tconv_mnist_model_destroy(back);
