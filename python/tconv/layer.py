@@ -47,6 +47,8 @@ def _spec(spec):
         opts = dict(spec)
         name = opts.pop("name", None) or opts.pop("kind", None)
         return (_snake(name) if name else None), opts
+    if spec is None:
+        raise TypeError("expected a name or a dict, got None")
     raise TypeError("expected a name or a dict, got %r" % (spec,))
 
 
@@ -136,6 +138,8 @@ class Conv2DTranspose:
     def _initializer(self, spec, seed):
         lib = self._lib
         name, opts = _spec(spec)
+        if name is None:
+            raise ValueError("initializer %r has no name (\"class_name\" or \"name\")" % (spec,))
         init = _lib.Initializer()
         check(lib, lib.tconv_initializer_from_name(name.encode(), ctypes.byref(init)),
               "initializer")
