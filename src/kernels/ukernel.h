@@ -82,4 +82,8 @@ void tconv_f32_cpix_ukernel__avx2_fma(size_t npix, size_t nc, size_t kc, size_t 
                                       const float *bias, float *y, size_t ys,
                                       const tconv_uk_params *params, unsigned flags);
 
+/* NHWC row -> planar rows for the pixel lanes: dst[c*ds + w] = src[w*sc + c], w < nw, c < nc. */
+void tconv_f32_planar__avx2(size_t nw, size_t nc, const float *src, size_t sc, float *dst,
+                            size_t ds);
+
 #endif

@@ -112,11 +112,11 @@ static void planar_item(void *ctx, size_t row, size_t thread) {
   (void)thread;
   const float *src = j->x + row * IW * IC;
   float *dst = j->xp + row * IC * wp;
-  for (size_t c = 0; c < IC; c++, dst += wp) {
-    memset(dst, 0, pl * sizeof(float));
-    for (size_t w = 0; w < IW; w++) dst[pl + w] = src[w * IC + c];
-    memset(dst + pl + IW, 0, (wp - pl - IW) * sizeof(float));
+  for (size_t c = 0; c < IC; c++) {
+    memset(dst + c * wp, 0, pl * sizeof(float));
+    memset(dst + c * wp + pl + IW, 0, (wp - pl - IW) * sizeof(float));
   }
+  tconv_f32_planar__avx2(IW, IC, src, IC, dst + pl, wp);
 }
 
 static void prow_item(void *ctx, size_t item, size_t thread) {
