@@ -11,46 +11,63 @@
 #define INLINE static inline __attribute__((always_inline))
 
 /* One block of JV vectors (8*JV pixels from j0) x R filters; R and JV are constants after
- * inlining, so the accumulator array lives in registers. */
+ * inlining, so the accumulator array lives in registers.  With few accumulators the channel
+ * sum is split into KS interleaved partial sums (fixed order, added at the end) so that the
+ * FMA latency is covered. */
+#define KSPLIT(R, JV) ((R) * (JV) <= 2 ? 4 : (R) * (JV) <= 4 ? 2 : 1)
+INLINE void prow_step(const size_t R, const size_t JV, __m256 (*acc)[4], const float *xt,
+                      const float *wt) {
+  if (R * JV + R + 1 <= 16) { /* R weights in registers, one pixel vector at a time */
+    __m256 wb[4];
+#pragma GCC unroll 4
+    for (size_t r = 0; r < R; r++) wb[r] = _mm256_broadcast_ss(wt + r);
+#pragma GCC unroll 12
+    for (size_t v = 0; v < JV; v++) {
+      const __m256 xv = _mm256_loadu_ps(xt + 8 * v);
+#pragma GCC unroll 4
+      for (size_t r = 0; r < R; r++) acc[v][r] = _mm256_fmadd_ps(xv, wb[r], acc[v][r]);
+    }
+  } else { /* JV pixel vectors in registers, one weight at a time */
+    __m256 xv[12];
+#pragma GCC unroll 12
+    for (size_t v = 0; v < JV; v++) xv[v] = _mm256_loadu_ps(xt + 8 * v);
+#pragma GCC unroll 4
+    for (size_t r = 0; r < R; r++) {
+      const __m256 wb = _mm256_broadcast_ss(wt + r);
+#pragma GCC unroll 12
+      for (size_t v = 0; v < JV; v++) acc[v][r] = _mm256_fmadd_ps(xv[v], wb, acc[v][r]);
+    }
+  }
+}
+
 INLINE void prow_block(const size_t R, const size_t JV, size_t j0, size_t kc, size_t ntaps,
                        const float *const *x, size_t xs, const float *w, const float *bias,
                        float *out, size_t ldo, const tconv_uk_params *params, unsigned flags) {
+  const size_t KS = KSPLIT(R, JV);
   __m256 acc[12][4];
 #pragma GCC unroll 4
   for (size_t r = 0; r < R; r++) {
     const __m256 b = bias ? _mm256_set1_ps(bias[r]) : _mm256_setzero_ps();
 #pragma GCC unroll 12
     for (size_t v = 0; v < JV; v++) acc[v][r] = b;
+#pragma GCC unroll 12
+    for (size_t v = JV; v < KS * JV; v++) acc[v][r] = _mm256_setzero_ps();
   }
   for (size_t t = 0; t < ntaps; t++) {
     const float *xt = x[t] + j0;
     const float *wt = w + t * kc * R;
-    for (size_t c = 0; c < kc; c++) {
-      if (R * JV + R + 1 <= 16) { /* R weights in registers, one pixel vector at a time */
-        __m256 wb[4];
+    size_t c = 0;
+    for (; c + KS <= kc; c += KS, xt += KS * xs, wt += KS * R)
 #pragma GCC unroll 4
-        for (size_t r = 0; r < R; r++) wb[r] = _mm256_broadcast_ss(wt + r);
-#pragma GCC unroll 12
-        for (size_t v = 0; v < JV; v++) {
-          const __m256 xv = _mm256_loadu_ps(xt + 8 * v);
-#pragma GCC unroll 4
-          for (size_t r = 0; r < R; r++) acc[v][r] = _mm256_fmadd_ps(xv, wb[r], acc[v][r]);
-        }
-      } else { /* JV pixel vectors in registers, one weight at a time */
-        __m256 xv[12];
-#pragma GCC unroll 12
-        for (size_t v = 0; v < JV; v++) xv[v] = _mm256_loadu_ps(xt + 8 * v);
-#pragma GCC unroll 4
-        for (size_t r = 0; r < R; r++) {
-          const __m256 wb = _mm256_broadcast_ss(wt + r);
-#pragma GCC unroll 12
-          for (size_t v = 0; v < JV; v++) acc[v][r] = _mm256_fmadd_ps(xv[v], wb, acc[v][r]);
-        }
-      }
-      xt += xs;
-      wt += R;
-    }
+      for (size_t ks = 0; ks < KS; ks++) prow_step(R, JV, acc + ks * JV, xt + ks * xs, wt + ks * R);
+    for (; c < kc; c++, xt += xs, wt += R) prow_step(R, JV, acc, xt, wt);
   }
+#pragma GCC unroll 4
+  for (size_t ks = 1; ks < KS; ks++)
+#pragma GCC unroll 4
+    for (size_t r = 0; r < R; r++)
+#pragma GCC unroll 12
+      for (size_t v = 0; v < JV; v++) acc[v][r] = _mm256_add_ps(acc[v][r], acc[ks * JV + v][r]);
   if (flags & TCONV_UK_CLAMP) {
     const __m256 lo = _mm256_set1_ps(params->lo), hi = _mm256_set1_ps(params->hi);
 #pragma GCC unroll 4
