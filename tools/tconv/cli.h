@@ -48,6 +48,13 @@ int cli_layer_flag(cli_layer_flags *f, int argc, char **argv, int *i);
  * and 4-value output shapes).  Returns 0 or prints an error and returns 1. */
 int cli_layer_finish(cli_layer_flags *f, const size_t input_shape[4]);
 extern const char *cli_layer_help;
+/* Loads the .npy files of a layer run (--input, --kernel, optional --bias: b_path may be NULL),
+ * completes the config from the kernel's shape (kernel_size, filters = kernel[2] * groups,
+ * use_bias), resolves the flags and computes the geometry.  Returns 0, or prints one error line
+ * and returns 1; the caller frees the tensors in both cases. */
+int cli_layer_load(cli_layer_flags *f, const char *in_path, const char *k_path,
+                   const char *b_path, tconv_tensor *x, tconv_tensor *k, tconv_tensor *b,
+                   tconv_geometry *g);
 
 /* Every subcommand. */
 int cmd_apply(int argc, char **argv);

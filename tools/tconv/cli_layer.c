@@ -276,3 +276,31 @@ int cli_layer_finish(cli_layer_flags *f, const size_t input_shape[4]) {
   c->padding = padding;
   return 0;
 }
+
+int cli_layer_load(cli_layer_flags *f, const char *in_path, const char *k_path,
+                   const char *b_path, tconv_tensor *x, tconv_tensor *k, tconv_tensor *b,
+                   tconv_geometry *g) {
+  tconv_status st;
+  const char *paths[3] = {in_path, k_path, b_path};
+  tconv_tensor *dsts[3] = {x, k, b};
+  for (int i = 0; i < 3; i++)
+    if (paths[i] && (st = tconv_npy_load(paths[i], dsts[i])) != TCONV_OK)
+      return cli_fail_status(st, paths[i]);
+  if (x->rank != 4)
+    return cli_fail("%s: the input must have rank 4, got rank %zu", in_path, x->rank);
+  if (k->rank != 4)
+    return cli_fail("%s: the kernel must have rank 4 (kh, kw, filters, in_channels), got rank %zu",
+                    k_path, k->rank);
+  tconv_config *c = &f->cfg;
+  c->kernel_size[0] = (int64_t)k->shape[0];
+  c->kernel_size[1] = (int64_t)k->shape[1];
+  if (c->groups < 1) return cli_fail("--groups must be >= 1");
+  c->filters = (int64_t)k->shape[2] * c->groups;
+  c->use_bias = b_path != NULL;
+  if (cli_layer_finish(f, x->shape)) return 1;
+  if ((st = tconv_geometry_compute(c, x->shape, k->shape, g)) != TCONV_OK)
+    return cli_fail_status(st, "invalid layer");
+  if (b_path && (b->rank != 1 || b->shape[0] != g->out_c))
+    return cli_fail("%s: the bias must have shape (%zu,) to match the filters", b_path, g->out_c);
+  return 0;
+}

@@ -48,46 +48,9 @@ int cmd_apply(int argc, char **argv) {
     return cli_fail("apply: --threads must be >= 0 (0 = every CPU)"), 2;
   if (threads != 1 && (st = tconv_threadpool_create((size_t)threads, &pool)) != TCONV_OK)
     return cli_fail_status(st, "threads");
-  if ((st = tconv_npy_load(in_path, &x)) != TCONV_OK) {
-    cli_fail_status(st, in_path);
-    goto done;
-  }
-  if ((st = tconv_npy_load(k_path, &k)) != TCONV_OK) {
-    cli_fail_status(st, k_path);
-    goto done;
-  }
-  if (b_path && (st = tconv_npy_load(b_path, &b)) != TCONV_OK) {
-    cli_fail_status(st, b_path);
-    goto done;
-  }
-  if (x.rank != 4) {
-    cli_fail("%s: the input must have rank 4, got rank %zu", in_path, x.rank);
-    goto done;
-  }
-  if (k.rank != 4) {
-    cli_fail("%s: the kernel must have rank 4 (kh, kw, filters, in_channels), got rank %zu",
-             k_path, k.rank);
-    goto done;
-  }
-  tconv_config *c = &f.cfg;
-  c->kernel_size[0] = (int64_t)k.shape[0];
-  c->kernel_size[1] = (int64_t)k.shape[1];
-  if (c->groups < 1) {
-    cli_fail("--groups must be >= 1");
-    goto done;
-  }
-  c->filters = (int64_t)k.shape[2] * c->groups;
-  c->use_bias = b_path != NULL;
-  if (cli_layer_finish(&f, x.shape)) goto done;
   tconv_geometry g;
-  if ((st = tconv_geometry_compute(c, x.shape, k.shape, &g)) != TCONV_OK) {
-    cli_fail_status(st, "invalid layer");
-    goto done;
-  }
-  if (b_path && (b.rank != 1 || b.shape[0] != g.out_c)) {
-    cli_fail("%s: the bias must have shape (%zu,) to match the filters", b_path, g.out_c);
-    goto done;
-  }
+  if (cli_layer_load(&f, in_path, k_path, b_path, &x, &k, &b, &g)) goto done;
+  tconv_config *c = &f.cfg;
   size_t out_shape[4];
   tconv_geometry_output_shape(&g, out_shape);
   if ((st = tconv_tensor_alloc(&y, 4, out_shape)) != TCONV_OK) {

@@ -58,41 +58,13 @@ int cmd_grad(int argc, char **argv) {
   tconv_tensor x = {0}, k = {0}, b = {0}, dy = {0}, dx = {0}, dk = {0}, db = {0};
   float *z = NULL;
   tconv_status st;
-  const char *paths[4] = {in_path, k_path, dy_path, b_path};
-  tconv_tensor *dsts[4] = {&x, &k, &dy, &b};
-  for (int i = 0; i < 4; i++)
-    if (paths[i] && (st = tconv_npy_load(paths[i], dsts[i])) != TCONV_OK) {
-      cli_fail_status(st, paths[i]);
-      goto done;
-    }
-  if (x.rank != 4) {
-    cli_fail("%s: the input must have rank 4, got rank %zu", in_path, x.rank);
-    goto done;
-  }
-  if (k.rank != 4) {
-    cli_fail("%s: the kernel must have rank 4 (kh, kw, filters, in_channels), got rank %zu",
-             k_path, k.rank);
+  tconv_geometry g;
+  if (cli_layer_load(&f, in_path, k_path, b_path, &x, &k, &b, &g)) goto done;
+  if ((st = tconv_npy_load(dy_path, &dy)) != TCONV_OK) {
+    cli_fail_status(st, dy_path);
     goto done;
   }
   tconv_config *c = &f.cfg;
-  c->kernel_size[0] = (int64_t)k.shape[0];
-  c->kernel_size[1] = (int64_t)k.shape[1];
-  if (c->groups < 1) {
-    cli_fail("--groups must be >= 1");
-    goto done;
-  }
-  c->filters = (int64_t)k.shape[2] * c->groups;
-  c->use_bias = b_path != NULL;
-  if (cli_layer_finish(&f, x.shape)) goto done;
-  tconv_geometry g;
-  if ((st = tconv_geometry_compute(c, x.shape, k.shape, &g)) != TCONV_OK) {
-    cli_fail_status(st, "invalid layer");
-    goto done;
-  }
-  if (b_path && (b.rank != 1 || b.shape[0] != g.out_c)) {
-    cli_fail("%s: the bias must have shape (%zu,) to match the filters", b_path, g.out_c);
-    goto done;
-  }
   size_t out_shape[4];
   tconv_geometry_output_shape(&g, out_shape);
   if (dy.rank != 4 || memcmp(dy.shape, out_shape, sizeof out_shape) != 0) {
