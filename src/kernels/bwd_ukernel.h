@@ -1,17 +1,23 @@
 /* Backward micro-kernels (owned by the training work).  Backward-data reuses the forward GEMM and
  * dot micro-kernels of kernels/ukernel.h unchanged (it is a strided correlation: rows are input
  * pixels, the indirection list points at dz rows, the packed panels hold the kernel with filters
- * as the reduction dimension).  Backward-weights is its own kernel, an outer-product update:
+ * as the reduction dimension).  Backward-weights is its own kernel, an outer-product update
+ * summed in float over a run of pixels and folded into double totals:
  *
- *   C[m][n] += sum over p < np of a[p * as + m] * b[p * bs + n]      m < mr <= 6, n < nr <= 16
+ *   acc[m][n]  = sum over p < np of a[p * as + m] * b[(n / 16) * bb + p * bs + n % 16]
+ *   c[m * ldc + n] += (double)acc[m][n]                  m < mr <= 6, n < nr <= nr_max(mr)
  *
- *   - a: np rows of at least mr readable floats, as floats apart (dz rows of a run of output
- *     pixels, or x rows — whichever side has fewer channels per group is broadcast);
- *   - b: np rows of at least nr readable floats, bs floats apart (never read past nr);
- *   - c: a 6 x 16 tile, rows 16 floats apart, all 96 floats readable and writable: columns
- *     >= nr and rows >= mr hold padding the caller ignores.
- *   - Summation order per element: p ascending, one multiply-add per step (fused on AVX2), so a
- *     given (a, b, np) sequence always gives the same bits, whoever calls it. */
+ *   - a: np rows of at least mr readable floats, as floats apart (whichever side has fewer
+ *     channels per group is broadcast);
+ *   - b: column blocks of 16, block k at b + k * bb, np rows bs floats apart; nothing is read
+ *     past column nr (the last vector is masked);
+ *   - nr_max(mr) = TCONV_BWDW_NR * tconv_bwdw_blocks(mr): 64 columns for one row, 48 for two,
+ *     32 for three, 16 for four to six — always at most twelve 8-float accumulators;
+ *   - c: mr rows of doubles, ldc apart, each with roundup(nr, 8) writable entries (the padding
+ *     past nr receives exact zeros).
+ *   - Summation order per element: acc starts at zero, p ascending, one multiply-add per step
+ *     (fused on AVX2), then one double addition: a given (a, b, np) always gives the same bits,
+ *     whoever calls it. */
 #ifndef TCONV_KERNELS_BWD_UKERNEL_H
 #define TCONV_KERNELS_BWD_UKERNEL_H
 
@@ -20,12 +26,20 @@
 #define TCONV_BWDW_MR 6
 #define TCONV_BWDW_NR 16
 
+/* 16-column blocks one call covers for mr rows. */
+static inline size_t tconv_bwdw_blocks(size_t mr) {
+  return mr <= 1 ? 4 : mr == 2 ? 3 : mr == 3 ? 2 : 1;
+}
+
 typedef void (*tconv_bwdw_ukernel_fn)(size_t mr, size_t nr, size_t np, const float *a, size_t as,
-                                      const float *b, size_t bs, float *c);
+                                      const float *b, size_t bs, size_t bb, double *c,
+                                      size_t ldc);
 
 void tconv_f32_bwdw_ukernel_6x16__scalar(size_t mr, size_t nr, size_t np, const float *a,
-                                         size_t as, const float *b, size_t bs, float *c);
+                                         size_t as, const float *b, size_t bs, size_t bb,
+                                         double *c, size_t ldc);
 void tconv_f32_bwdw_ukernel_6x16__avx2_fma(size_t mr, size_t nr, size_t np, const float *a,
-                                           size_t as, const float *b, size_t bs, float *c);
+                                           size_t as, const float *b, size_t bs, size_t bb,
+                                           double *c, size_t ldc);
 
 #endif

@@ -9,16 +9,17 @@
  * every dx element is written once by the tile that owns it.
  *
  * Backward-weights.  dw[t] = sum over the input pixels i whose landing o = i*s + t*d - pad_begin
- * is inside the output of x[i]^T dz[o]: per tap a GEMM whose reduction runs over pixels.  For a
- * tap the valid pixels form a box (a range of rows times a range of columns); they are walked in
- * (n, h, w) order in chunks of 128 pixels, each chunk packed into contiguous panels (the natural
- * rows sit at power-of-two strides that thrash L1) and reduced by the bwdw micro-kernel, which
- * broadcasts the side with fewer channels per group and vectorises the other.  Per element the
- * reduction order is fixed by the geometry alone: pixels in (n, h, w) order, summed in float
- * per chunk, the chunks added up in double (so the error stays near that of a 128-term float
- * sum for any image size).  Work items are (group, tap,
- * rows); how rows are split into items may depend on the thread count, the arithmetic of an
- * element never does — hence bitwise-identical results for any number of threads.
+ * is inside the output of x[i]^T dz[o]: per tap a GEMM whose reduction runs over pixels.  The
+ * input rows are cut into chunks of about 128 pixels; when every tap's totals fit in L2 the
+ * chunks are the outer loop and all taps run while a chunk is hot (x is read from memory once,
+ * not once per tap), otherwise each item owns one tap.  Per (chunk, tap) the valid pixels are
+ * packed into contiguous panels (the natural rows sit at power-of-two strides that would thrash
+ * L1) — or, with at most 6 rows, read in place — and reduced in float by the bwdw micro-kernel,
+ * which folds its float sums into double totals (the error stays near that of a 128-term float
+ * sum for any image size).  Per element the reduction order is fixed by the geometry alone:
+ * chunks, super-chunks and tap blocks are sized from the shape, never from the thread count,
+ * and super-chunk partials are added in order by a last pass — hence bitwise-identical results
+ * for any number of threads.
  *
  * NCHW goes through NHWC workspaces, as the forward does. */
 #include "plan/backward.h"
@@ -243,126 +244,189 @@ static tconv_status backward_data(const tconv_geometry *g, const float *kernel, 
 
 /* ---- backward-weights --------------------------------------------------------------------- */
 
+/* Work is cut by geometry alone: input rows (n, ih) are grouped into chunks of about PIXEL_CHUNK
+ * pixels; chunks are grouped into `nsuper` super-chunks and the taps into `ntb` tap blocks.
+ * An item = (group, tap block, row-block range, super-chunk) walks its chunks in order and, per
+ * chunk, every tap of its block while the chunk's rows are hot in cache (x is then read from
+ * memory once, not once per tap).  Per (chunk, tap) the valid pixels are reduced in float by the
+ * micro-kernel and folded into double totals; with a single tap per block the float run goes on
+ * across chunks up to PIXEL_CHUNK pixels.  Items of different super-chunks write double partials
+ * that one last pass adds up in super-chunk order.  None of this depends on the thread count. */
 typedef struct weights_job {
   const tconv_geometry *g;
   const float *x, *dz; /* NHWC */
   float *dk;
-  size_t icg, ocg;
-  bool swapped;            /* rows = input channels, columns = filters */
-  size_t rdim, cdim, nrb, ncb, rb_per_item, row_items;
+  size_t icg, ocg, taps;
+  bool swapped; /* rows = input channels, columns = filters */
+  bool inplace; /* one row block: the kernel reads x and dz rows where they are */
+  size_t rdim, cdim, nrb, ncb, cpad, rb_per_item, row_items;
+  size_t chunk_rows, nchunks, nsuper, chunks_per_super, tap_block, ntb;
   tconv_bwdw_ukernel_fn uk;
-  unsigned char *scratch; /* per thread: partial floats, then total doubles */
+  unsigned char *scratch; /* per thread: totals (doubles), then the a and b panels */
   size_t scratch_stride;
+  double *partial; /* nsuper > 1: [super][group][tap][rdim_pad][cpad] */
 } weights_job;
 
-/* Folds a chunk's float partial sums into the double totals and clears them. */
-static void fold(float *part, double *total, size_t nrbi, size_t ncb) {
-  const size_t cpad = ncb * WNR;
-  for (size_t rb = 0; rb < nrbi; rb++)
-    for (size_t cb = 0; cb < ncb; cb++) {
-      float *p = part + (rb * ncb + cb) * WMR * WNR;
-      for (size_t m = 0; m < WMR; m++)
-        for (size_t q = 0; q < WNR; q++) {
-          total[(rb * WMR + m) * cpad + cb * WNR + q] += p[m * WNR + q];
-          p[m * WNR + q] = 0.0f;
-        }
+typedef struct wctx { /* one item's running state */
+  const weights_job *j;
+  size_t grp, rb0, nrbi, q, tap; /* q pixels packed for tap `tap` */
+  double *total;                 /* [tap - tap0][nrbi * WMR][cpad] */
+  float *apack, *bpack;
+  size_t tap0;
+} wctx;
+
+/* Runs the packed pixels through every tile of the item and folds them into the totals. */
+static void flush(wctx *w) {
+  const weights_job *j = w->j;
+  if (w->q == 0) return;
+  double *tot = w->total + (w->tap - w->tap0) * w->nrbi * WMR * j->cpad;
+  for (size_t rb = 0; rb < w->nrbi; rb++) {
+    const size_t r0 = (w->rb0 + rb) * WMR, mr = j->rdim - r0 < WMR ? j->rdim - r0 : WMR;
+    const size_t span = WNR * tconv_bwdw_blocks(mr);
+    for (size_t c0 = 0; c0 < j->cpad; c0 += span) {
+      const size_t nr = j->cpad - c0 < span ? j->cpad - c0 : span;
+      j->uk(mr, nr, w->q, w->apack + rb * PIXEL_CHUNK * WMR, WMR,
+            w->bpack + (c0 / WNR) * PIXEL_CHUNK * WNR, WNR, PIXEL_CHUNK * WNR,
+            tot + rb * WMR * j->cpad + c0, j->cpad);
     }
+  }
+  w->q = 0;
 }
 
-/* One (group, tap, row range) item.  The tap's valid pixels are walked in (n, h, w) order in
- * chunks of PIXEL_CHUNK; each chunk is packed into contiguous panels — a: [row block][pixel][6],
- * b: [column block][pixel][16], zero-padded — because the natural rows sit at power-of-two
- * strides (C or s_w * F floats) that would thrash L1's sets.  Every (row block, column block)
- * tile then runs the micro-kernel over the whole chunk. */
+/* Packs one pixel (a side: the item's row blocks, b side: all column blocks). */
+static inline void pack_pixel(wctx *w, const float *ar, const float *br) {
+  const weights_job *j = w->j;
+  const size_t q = w->q;
+  for (size_t rb = 0; rb < w->nrbi; rb++) {
+    const size_t r0 = (w->rb0 + rb) * WMR;
+    float *dst = w->apack + (rb * PIXEL_CHUNK + q) * WMR;
+    if (r0 + WMR <= j->rdim) {
+      memcpy(dst, ar + r0, WMR * sizeof(float));
+    } else {
+      for (size_t m = 0; m < WMR; m++) dst[m] = r0 + m < j->rdim ? ar[r0 + m] : 0.0f;
+    }
+  }
+  for (size_t cb = 0; cb < j->ncb; cb++) {
+    const size_t c0 = cb * WNR;
+    float *dst = w->bpack + (cb * PIXEL_CHUNK + q) * WNR;
+    if (c0 + WNR <= j->cdim) {
+      memcpy(dst, br + c0, WNR * sizeof(float));
+    } else {
+      for (size_t c = 0; c < WNR; c++) dst[c] = c0 + c < j->cdim ? br[c0 + c] : 0.0f;
+    }
+  }
+  w->q = q + 1;
+}
+
+/* One input row (n, ih) for tap t: its valid run, in place or packed. */
+static void row_tap(wctx *w, size_t n, size_t ih, size_t t) {
+  const weights_job *j = w->j;
+  const tconv_geometry *g = j->g;
+  const size_t th = t / g->kernel_w, tw = t % g->kernel_w;
+  const size_t fh = ih * g->stride_h + th * g->dilation_h;
+  if (fh < g->pad_top || fh - g->pad_top >= g->out_h) return;
+  size_t iw0, iw1;
+  valid_range(g->in_w, g->stride_w, tw * g->dilation_w, g->pad_left, g->out_w, &iw0, &iw1);
+  if (iw0 >= iw1) return;
+  const size_t IC = g->in_c, OC = g->out_c, dzs = g->stride_w * OC;
+  const size_t oh = fh - g->pad_top;
+  const size_t ow = iw0 * g->stride_w + tw * g->dilation_w - g->pad_left;
+  const float *xr = j->x + ((n * g->in_h + ih) * g->in_w + iw0) * IC + w->grp * j->icg;
+  const float *dr = j->dz + ((n * g->out_h + oh) * g->out_w + ow) * OC + w->grp * j->ocg;
+  const float *ar = j->swapped ? xr : dr, *br = j->swapped ? dr : xr;
+  const size_t as = j->swapped ? IC : dzs, bs = j->swapped ? dzs : IC;
+  if (j->inplace) {
+    double *tot = w->total + (t - w->tap0) * WMR * j->cpad;
+    const size_t span = WNR * tconv_bwdw_blocks(j->rdim);
+    for (size_t p0 = iw0; p0 < iw1; p0 += PIXEL_CHUNK) {
+      const size_t np = iw1 - p0 < PIXEL_CHUNK ? iw1 - p0 : PIXEL_CHUNK;
+      const float *a = ar + (p0 - iw0) * as, *b = br + (p0 - iw0) * bs;
+      for (size_t c0 = 0; c0 < j->cdim; c0 += span) {
+        const size_t nr = j->cdim - c0 < span ? j->cdim - c0 : span;
+        j->uk(j->rdim, nr, np, a, as, b + c0, bs, WNR, tot + c0, j->cpad);
+      }
+    }
+    return;
+  }
+  if (w->tap != t) flush(w), w->tap = t;
+  for (size_t iw = iw0; iw < iw1; iw++, ar += as, br += bs) {
+    pack_pixel(w, ar, br);
+    if (w->q == PIXEL_CHUNK) flush(w);
+  }
+}
+
 static void weights_item(void *ctx, size_t item, size_t thread) {
   const weights_job *j = ctx;
   const tconv_geometry *g = j->g;
-  const size_t taps = g->kernel_h * g->kernel_w;
-  const size_t ri = item % j->row_items, t = (item / j->row_items) % taps;
-  const size_t grp = item / (j->row_items * taps);
-  const size_t th = t / g->kernel_w, tw = t % g->kernel_w;
-  const size_t rb0 = ri * j->rb_per_item;
-  const size_t rb1 = rb0 + j->rb_per_item < j->nrb ? rb0 + j->rb_per_item : j->nrb;
-  const size_t nrbi = rb1 - rb0, ncb = j->ncb, cpad = ncb * WNR;
-  float *part = (float *)(j->scratch + thread * j->scratch_stride);
-  double *total = (double *)(part + nrbi * ncb * WMR * WNR);
-  float *apack = (float *)(total + nrbi * WMR * cpad);
-  float *bpack = apack + nrbi * PIXEL_CHUNK * WMR;
-  memset(part, 0, nrbi * ncb * WMR * WNR * sizeof(float));
-  memset(total, 0, nrbi * WMR * cpad * sizeof(double));
-  const size_t IC = g->in_c, OC = g->out_c;
-  size_t ih0, ih1, iw0, iw1;
-  valid_range(g->in_h, g->stride_h, th * g->dilation_h, g->pad_top, g->out_h, &ih0, &ih1);
-  valid_range(g->in_w, g->stride_w, tw * g->dilation_w, g->pad_left, g->out_w, &iw0, &iw1);
-  const size_t npix = g->batch * (ih1 - ih0) * (iw1 - iw0);
-  if (j->nrb == 1) {
-    /* one row block (at most 6 channels on the broadcast side): packing would cost as much as
-     * the arithmetic, so the micro-kernel reads each row run in place; chunks are whole runs
-     * of at least PIXEL_CHUNK pixels */
-    const size_t len = iw1 - iw0, dzs = g->stride_w * OC;
-    size_t pending = 0;
-    for (size_t n = 0; n < g->batch && len > 0; n++)
-      for (size_t ih = ih0; ih < ih1; ih++) {
-        const size_t oh = ih * g->stride_h + th * g->dilation_h - g->pad_top;
-        const size_t ow = iw0 * g->stride_w + tw * g->dilation_w - g->pad_left;
-        const float *xr = j->x + ((n * g->in_h + ih) * g->in_w + iw0) * IC + grp * j->icg;
-        const float *dr = j->dz + ((n * g->out_h + oh) * g->out_w + ow) * OC + grp * j->ocg;
-        for (size_t cb = 0; cb < ncb; cb++) {
-          const size_t c = cb * WNR, nr = j->cdim - c < WNR ? j->cdim - c : WNR;
-          if (j->swapped)
-            j->uk(j->rdim, nr, len, xr, IC, dr + c, dzs, part + cb * WMR * WNR);
-          else
-            j->uk(j->rdim, nr, len, dr, dzs, xr + c, IC, part + cb * WMR * WNR);
-        }
-        pending += len;
-        if (pending >= PIXEL_CHUNK) fold(part, total, 1, ncb), pending = 0;
-      }
-    fold(part, total, 1, ncb);
-  }
-  size_t n = 0, ih = ih0, iw = iw0; /* the next pixel to pack */
-  for (size_t p0 = 0; p0 < npix && j->nrb > 1; p0 += PIXEL_CHUNK) {
-    const size_t np = npix - p0 < PIXEL_CHUNK ? npix - p0 : PIXEL_CHUNK;
-    for (size_t q = 0; q < np; q++) {
-      const size_t oh = ih * g->stride_h + th * g->dilation_h - g->pad_top;
-      const size_t ow = iw * g->stride_w + tw * g->dilation_w - g->pad_left;
-      const float *xr = j->x + ((n * g->in_h + ih) * g->in_w + iw) * IC + grp * j->icg;
-      const float *dr = j->dz + ((n * g->out_h + oh) * g->out_w + ow) * OC + grp * j->ocg;
-      const float *ar = j->swapped ? xr : dr, *br = j->swapped ? dr : xr;
-      for (size_t rb = 0; rb < nrbi; rb++) {
-        const size_t r0 = (rb0 + rb) * WMR;
-        float *dst = apack + (rb * PIXEL_CHUNK + q) * WMR;
-        for (size_t m = 0; m < WMR; m++) dst[m] = r0 + m < j->rdim ? ar[r0 + m] : 0.0f;
-      }
-      for (size_t cb = 0; cb < ncb; cb++) {
-        const size_t c0 = cb * WNR;
-        float *dst = bpack + (cb * PIXEL_CHUNK + q) * WNR;
-        if (c0 + WNR <= j->cdim) {
-          memcpy(dst, br + c0, WNR * sizeof(float));
-        } else {
-          for (size_t c = 0; c < WNR; c++) dst[c] = c0 + c < j->cdim ? br[c0 + c] : 0.0f;
-        }
-      }
-      if (++iw == iw1) { /* next row of the valid box, then next image */
-        iw = iw0;
-        if (++ih == ih1) ih = ih0, n++;
-      }
+  size_t rest = item;
+  const size_t sup = rest % j->nsuper;
+  rest /= j->nsuper;
+  const size_t ri = rest % j->row_items;
+  rest /= j->row_items;
+  const size_t tb = rest % j->ntb, grp = rest / j->ntb;
+  const size_t t0 = tb * j->tap_block, t1 = t0 + j->tap_block < j->taps ? t0 + j->tap_block : j->taps;
+  wctx w;
+  w.j = j;
+  w.grp = grp;
+  w.rb0 = ri * j->rb_per_item;
+  w.nrbi = (w.rb0 + j->rb_per_item < j->nrb ? w.rb0 + j->rb_per_item : j->nrb) - w.rb0;
+  w.q = 0;
+  w.tap = t0;
+  w.tap0 = t0;
+  w.total = (double *)(j->scratch + thread * j->scratch_stride);
+  const size_t tot_n = (t1 - t0) * w.nrbi * WMR * j->cpad;
+  w.apack = (float *)(w.total + tot_n);
+  w.bpack = w.apack + w.nrbi * PIXEL_CHUNK * WMR;
+  memset(w.total, 0, tot_n * sizeof(double));
+  const size_t c0 = sup * j->chunks_per_super;
+  const size_t c1 = c0 + j->chunks_per_super < j->nchunks ? c0 + j->chunks_per_super : j->nchunks;
+  const size_t rows = g->batch * g->in_h;
+  for (size_t ch = c0; ch < c1; ch++) {
+    const size_t R0 = ch * j->chunk_rows, R1 = R0 + j->chunk_rows < rows ? R0 + j->chunk_rows : rows;
+    for (size_t t = t0; t < t1; t++) {
+      for (size_t R = R0; R < R1; R++) row_tap(&w, R / g->in_h, R % g->in_h, t);
     }
-    for (size_t cb = 0; cb < ncb; cb++)
-      for (size_t rb = 0; rb < nrbi; rb++)
-        j->uk(WMR, WNR, np, apack + rb * PIXEL_CHUNK * WMR, WMR, bpack + cb * PIXEL_CHUNK * WNR,
-              WNR, part + (rb * ncb + cb) * WMR * WNR);
-    fold(part, total, nrbi, ncb);
   }
-  for (size_t rb = 0; rb < nrbi; rb++)
-    for (size_t m = 0; m < WMR; m++) {
-      const size_t r = (rb0 + rb) * WMR + m;
-      if (r >= j->rdim) break;
-      for (size_t c = 0; c < j->cdim; c++) {
-        const size_t jf = j->swapped ? c : r, ic = j->swapped ? r : c;
-        j->dk[(t * j->ocg + jf) * IC + grp * j->icg + ic] = (float)total[(rb * WMR + m) * cpad + c];
+  flush(&w);
+  const size_t IC = g->in_c;
+  for (size_t t = t0; t < t1; t++)
+    for (size_t rb = 0; rb < w.nrbi; rb++)
+      for (size_t m = 0; m < WMR; m++) {
+        const size_t r = (w.rb0 + rb) * WMR + m;
+        if (r >= j->rdim) break;
+        const double *src = w.total + ((t - t0) * w.nrbi * WMR + rb * WMR + m) * j->cpad;
+        if (j->nsuper > 1) { /* partials: [super][group][tap][r][c] */
+          double *dst = j->partial +
+                        (((sup * g->groups + grp) * j->taps + t) * j->nrb * WMR + r) * j->cpad;
+          memcpy(dst, src, j->cdim * sizeof(double));
+          continue;
+        }
+        for (size_t c = 0; c < j->cdim; c++) {
+          const size_t jf = j->swapped ? c : r, ic = j->swapped ? r : c;
+          j->dk[(t * j->ocg + jf) * IC + grp * j->icg + ic] = (float)src[c];
+        }
       }
+}
+
+/* Adds the super-chunks' partials in super-chunk order: one item per (group, tap). */
+static void weights_sum_item(void *ctx, size_t item, size_t thread) {
+  (void)thread;
+  const weights_job *j = ctx;
+  const tconv_geometry *g = j->g;
+  const size_t grp = item / j->taps, t = item % j->taps;
+  const size_t stride = g->groups * j->taps * j->nrb * WMR * j->cpad;
+  for (size_t r = 0; r < j->rdim; r++)
+    for (size_t c = 0; c < j->cdim; c++) {
+      const double *p = j->partial + ((grp * j->taps + t) * j->nrb * WMR + r) * j->cpad + c;
+      double s = 0.0;
+      for (size_t k = 0; k < j->nsuper; k++) s += p[k * stride];
+      const size_t jf = j->swapped ? c : r, ic = j->swapped ? r : c;
+      j->dk[(t * j->ocg + jf) * g->in_c + grp * j->icg + ic] = (float)s;
     }
 }
+
+enum { TARGET_ITEMS = 16 };
+#define TOTALS_L2 ((size_t)512 << 10) /* all taps' totals this small: chunks outside taps */
 
 static tconv_status backward_weights(const tconv_geometry *g, const float *x, const float *dz,
                                      float *dk, tconv_threadpool *pool, tconv_path path) {
@@ -374,38 +438,70 @@ static tconv_status backward_weights(const tconv_geometry *g, const float *x, co
   j.dk = dk;
   j.icg = g->in_c / g->groups;
   j.ocg = g->out_c / g->groups;
+  j.taps = g->kernel_h * g->kernel_w;
   j.swapped = j.icg < j.ocg; /* vectorise the side with more channels */
   j.rdim = j.swapped ? j.icg : j.ocg;
   j.cdim = j.swapped ? j.ocg : j.icg;
   j.nrb = (j.rdim + WMR - 1) / WMR;
   j.ncb = (j.cdim + WNR - 1) / WNR;
+  j.cpad = j.ncb * WNR;
+  j.inplace = j.nrb == 1;
   j.uk = tconv_f32_bwdw_ukernel_6x16__scalar;
 #if defined(__x86_64__)
   if (path == TCONV_PATH_AVX2) j.uk = tconv_f32_bwdw_ukernel_6x16__avx2_fma;
 #else
   (void)path;
 #endif
-  const size_t taps = g->kernel_h * g->kernel_w, threads = tconv_pool_threads(pool);
-  /* per row block: a partial tile row (floats), a total row (doubles), an a panel; plus the
-   * b panels of one chunk per item */
-  const size_t per_rb = j.ncb * WMR * WNR * (sizeof(float) + sizeof(double)) +
-                        PIXEL_CHUNK * WMR * sizeof(float);
-  const size_t fixed = j.ncb * PIXEL_CHUNK * WNR * sizeof(float);
+  const size_t threads = tconv_pool_threads(pool), rows = g->batch * g->in_h;
+  j.chunk_rows = g->in_w >= PIXEL_CHUNK ? 1 : PIXEL_CHUNK / g->in_w;
+  j.nchunks = (rows + j.chunk_rows - 1) / j.chunk_rows;
+  /* geometry-only decomposition of the reduction (fixes every element's summation order) */
+  const size_t tap_tot = j.nrb * WMR * j.cpad * sizeof(double);
+  if (g->groups * j.taps * tap_tot <= TOTALS_L2) {
+    j.nsuper = j.nchunks < TARGET_ITEMS ? j.nchunks : TARGET_ITEMS;
+    j.ntb = (TARGET_ITEMS + j.nsuper - 1) / j.nsuper;
+    if (j.ntb > j.taps) j.ntb = j.taps;
+  } else {
+    j.nsuper = 1;
+    j.ntb = j.taps;
+  }
+  if (j.nsuper == 0) j.nsuper = 1;
+  j.chunks_per_super = (j.nchunks + j.nsuper - 1) / j.nsuper;
+  j.nsuper = j.chunks_per_super ? (j.nchunks + j.chunks_per_super - 1) / j.chunks_per_super : 1;
+  j.tap_block = (j.taps + j.ntb - 1) / j.ntb;
+  j.ntb = (j.taps + j.tap_block - 1) / j.tap_block;
+  /* row blocks per item: rows never share arithmetic, so this may follow the thread count */
+  const size_t panels = PIXEL_CHUNK * WMR * sizeof(float);
+  const size_t per_rb = j.tap_block * WMR * j.cpad * sizeof(double) + (j.inplace ? 0 : panels);
+  const size_t fixed = j.inplace ? 0 : j.ncb * PIXEL_CHUNK * WNR * sizeof(float);
+  const size_t outer = g->groups * j.ntb * j.nsuper;
   size_t rb = j.nrb;
-  while (rb > 1 && (rb * per_rb > ((size_t)2 << 20) ||
-                    g->groups * taps * ((j.nrb + rb - 1) / rb) < 4 * threads))
+  while (rb > 1 && (rb * per_rb > ((size_t)2 << 20) || outer * ((j.nrb + rb - 1) / rb) < 4 * threads))
     rb = (rb + 1) / 2;
   j.rb_per_item = rb;
   j.row_items = (j.nrb + rb - 1) / rb;
   j.scratch_stride = (rb * per_rb + fixed + 63) & ~(size_t)63;
-  size_t bytes;
+  size_t bytes, pbytes = 0;
   RETURN_IF(tconv_mul_overflow(j.scratch_stride, threads, &bytes), TCONV_LIMIT_EXCEEDED,
             "backward: weight-gradient scratch overflows size_t");
+  if (j.nsuper > 1) {
+    size_t dims[5] = {j.nsuper, g->groups, j.taps, j.nrb * WMR * j.cpad, sizeof(double)};
+    RETURN_IF(tconv_product_overflow(dims, 5, &pbytes), TCONV_LIMIT_EXCEEDED,
+              "backward: weight-gradient partials overflow size_t");
+  }
   j.scratch = tconv_alloc(bytes ? bytes : 1);
-  RETURN_IF(j.scratch == NULL, TCONV_OUT_OF_MEMORY,
-            "backward: cannot allocate %zu bytes of weight-gradient scratch", bytes);
-  tconv_parallel_for(pool, g->groups * taps * j.row_items, weights_item, &j);
+  j.partial = pbytes ? tconv_alloc(pbytes) : NULL;
+  if (j.scratch == NULL || (pbytes && j.partial == NULL)) {
+    tconv_dealloc(j.scratch);
+    tconv_dealloc(j.partial);
+    return tconv_error(TCONV_OUT_OF_MEMORY,
+                       "backward: cannot allocate %zu + %zu bytes of weight-gradient scratch",
+                       bytes, pbytes);
+  }
+  tconv_parallel_for(pool, outer * j.row_items, weights_item, &j);
+  if (j.nsuper > 1) tconv_parallel_for(pool, g->groups * j.taps, weights_sum_item, &j);
   tconv_dealloc(j.scratch);
+  tconv_dealloc(j.partial);
   return TCONV_OK;
 }
 

@@ -318,6 +318,24 @@ TEST(backward_fast_swept_shapes) {
   fast_vs_reference(&g, 5, pools, np);
   core_geometry(&g, 1, 2, 2, 3, 3, 5, 1, 1, 4, 0, 1, TCONV_CHANNELS_LAST); /* taps all cropped */
   fast_vs_reference(&g, 6, pools, np);
+  /* backward-weights decompositions: packed chunks outside tap blocks over several
+   * super-chunks (with groups), taps outside chunks (totals too big for L2), wide in-place
+   * tiles (1 x 64, 2 x 48, 3 x 32 with masked tails), rows longer than a chunk */
+  core_geometry(&g, 3, 20, 20, 8, 13, 3, 1, 1, 1, 0, 1, TCONV_CHANNELS_LAST);
+  fast_vs_reference(&g, 7, pools, np);
+  core_geometry(&g, 2, 9, 11, 16, 26, 3, 2, 1, 1, 1, 2, TCONV_CHANNELS_FIRST);
+  fast_vs_reference(&g, 8, pools, np);
+  core_geometry(&g, 2, 3, 3, 40, 300, 5, 1, 1, 2, 0, 1, TCONV_CHANNELS_LAST);
+  fast_vs_reference(&g, 9, pools, np);
+  const size_t wide[][2] = {{64, 1}, {2, 61}, {45, 2}, {3, 33}, {70, 3}, {4, 40}};
+  for (size_t i = 0; i < sizeof wide / sizeof wide[0]; i++) {
+    core_geometry(&g, 2, 7, 13, wide[i][0], wide[i][1], 3, 2, 1, 1, 1, 1, TCONV_CHANNELS_LAST);
+    fast_vs_reference(&g, 10 + i, pools, np);
+  }
+  core_geometry(&g, 1, 2, 150, 3, 2, 3, 1, 1, 1, 0, 1, TCONV_CHANNELS_LAST);
+  fast_vs_reference(&g, 20, pools, np);
+  core_geometry(&g, 1, 3, 140, 8, 7, 2, 2, 1, 0, 0, 1, TCONV_CHANNELS_LAST);
+  fast_vs_reference(&g, 21, pools, np);
   CHECK(done > 50);
   CHECK(fast_failures == 0);
   for (size_t i = 0; i < np; i++) tconv_threadpool_destroy(pools[i]);

@@ -1,63 +1,96 @@
-/* AVX2+FMA backward-weights micro-kernel, 6 x 16 (contract: src/kernels/bwd_ukernel.h): per
- * pixel two vectors of b and up to six broadcasts of a feed twelve ymm accumulators.  The row
- * count is a compile-time constant in each specialisation (no row branches in the loop), and
- * short column counts use masked loads, so nothing past nr is read. */
+/* AVX2+FMA backward-weights micro-kernel (contract: src/kernels/bwd_ukernel.h).  Per pixel up to
+ * eight vectors of b and up to six broadcasts of a feed at most twelve ymm accumulators (6 x 16,
+ * 3 x 32, 2 x 48, 1 x 64: enough independent chains to cover the FMA latency even with one or
+ * two broadcast rows).  Row and vector counts are compile-time constants in each specialisation;
+ * only the last vector may be masked, so nothing past nr is read.  The float sums are folded
+ * into the double tile once per call. */
 #include <immintrin.h>
 
 #include "kernels/bwd_ukernel.h"
 
-static inline __attribute__((always_inline)) void tile(const size_t MRc, const int halves,
-                                                       const int masked, size_t np, const float *a,
-                                                       size_t as, const float *b, size_t bs,
-                                                       float *c, __m256i mask0, __m256i mask1) {
-  __m256 acc0[6], acc1[6];
-  for (size_t m = 0; m < MRc; m++) {
-    acc0[m] = _mm256_loadu_ps(c + m * 16);
-    acc1[m] = _mm256_loadu_ps(c + m * 16 + 8);
-  }
+static inline __attribute__((always_inline)) void tile(const int MR, const int NV,
+                                                       const int masked, size_t np,
+                                                       const float *a, size_t as,
+                                                       const float *b, size_t bs, size_t bb,
+                                                       double *c, size_t ldc, __m256i mask) {
+  __m256 acc[6][8];
+  #pragma GCC unroll 8
+  for (int m = 0; m < MR; m++)
+    #pragma GCC unroll 8
+    for (int v = 0; v < NV; v++) acc[m][v] = _mm256_setzero_ps();
   for (size_t p = 0; p < np; p++, a += as, b += bs) {
-    __m256 b0, b1 = _mm256_setzero_ps();
-    if (!masked) {
-      b0 = _mm256_loadu_ps(b);
-      if (halves == 2) b1 = _mm256_loadu_ps(b + 8);
-    } else if (halves == 2) {
-      b0 = _mm256_loadu_ps(b);
-      b1 = _mm256_maskload_ps(b + 8, mask1);
+    if (NV <= 2) {
+      __m256 bv[2];
+      #pragma GCC unroll 8
+      for (int v = 0; v < NV; v++) {
+        const float *bp = b + (size_t)(v / 2) * bb + (size_t)(v % 2) * 8;
+        bv[v] = masked && v == NV - 1 ? _mm256_maskload_ps(bp, mask) : _mm256_loadu_ps(bp);
+      }
+      #pragma GCC unroll 8
+      for (int m = 0; m < MR; m++) {
+        const __m256 am = _mm256_broadcast_ss(a + m);
+        #pragma GCC unroll 8
+        for (int v = 0; v < NV; v++) acc[m][v] = _mm256_fmadd_ps(am, bv[v], acc[m][v]);
+      }
     } else {
-      b0 = _mm256_maskload_ps(b, mask0);
-    }
-    for (size_t m = 0; m < MRc; m++) {
-      const __m256 am = _mm256_broadcast_ss(a + m);
-      acc0[m] = _mm256_fmadd_ps(am, b0, acc0[m]);
-      if (halves == 2) acc1[m] = _mm256_fmadd_ps(am, b1, acc1[m]);
+      __m256 am[3];
+      #pragma GCC unroll 8
+      for (int m = 0; m < MR; m++) am[m] = _mm256_broadcast_ss(a + m);
+      #pragma GCC unroll 8
+      for (int v = 0; v < NV; v++) {
+        const float *bp = b + (size_t)(v / 2) * bb + (size_t)(v % 2) * 8;
+        const __m256 bv =
+            masked && v == NV - 1 ? _mm256_maskload_ps(bp, mask) : _mm256_loadu_ps(bp);
+        #pragma GCC unroll 8
+        for (int m = 0; m < MR; m++) acc[m][v] = _mm256_fmadd_ps(am[m], bv, acc[m][v]);
+      }
     }
   }
-  for (size_t m = 0; m < MRc; m++) {
-    _mm256_storeu_ps(c + m * 16, acc0[m]);
-    if (halves == 2) _mm256_storeu_ps(c + m * 16 + 8, acc1[m]);
-  }
+  #pragma GCC unroll 8
+  for (int m = 0; m < MR; m++)
+    #pragma GCC unroll 8
+    for (int v = 0; v < NV; v++) {
+      double *cp = c + (size_t)m * ldc + (size_t)v * 8;
+      const __m256d lo = _mm256_cvtps_pd(_mm256_castps256_ps128(acc[m][v]));
+      const __m256d hi = _mm256_cvtps_pd(_mm256_extractf128_ps(acc[m][v], 1));
+      _mm256_storeu_pd(cp, _mm256_add_pd(_mm256_loadu_pd(cp), lo));
+      _mm256_storeu_pd(cp + 4, _mm256_add_pd(_mm256_loadu_pd(cp + 4), hi));
+    }
 }
 
-#define TILE_ROWS(R)                                                                               \
-  do {                                                                                             \
-    if (nr == 16) tile(R, 2, 0, np, a, as, b, bs, c, mask0, mask1);                                \
-    else if (nr > 8) tile(R, 2, 1, np, a, as, b, bs, c, mask0, mask1);                             \
-    else if (nr == 8) tile(R, 1, 0, np, a, as, b, bs, c, mask0, mask1);                            \
-    else tile(R, 1, 1, np, a, as, b, bs, c, mask0, mask1);                                         \
-  } while (0)
+#define NV_CASE(R, V)                                                                              \
+  case V:                                                                                          \
+    if (masked) tile(R, V, 1, np, a, as, b, bs, bb, c, ldc, mask);                                 \
+    else tile(R, V, 0, np, a, as, b, bs, bb, c, ldc, mask);                                        \
+    break
 
 void tconv_f32_bwdw_ukernel_6x16__avx2_fma(size_t mr, size_t nr, size_t np, const float *a,
-                                           size_t as, const float *b, size_t bs, float *c) {
+                                           size_t as, const float *b, size_t bs, size_t bb,
+                                           double *c, size_t ldc) {
+  const size_t nv = (nr + 7) / 8;
+  const int masked = (nr & 7) != 0;
   const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-  const int n0 = (int)(nr < 8 ? nr : 8), n1 = (int)(nr > 8 ? nr - 8 : 0);
-  const __m256i mask0 = _mm256_cmpgt_epi32(_mm256_set1_epi32(n0), lane);
-  const __m256i mask1 = _mm256_cmpgt_epi32(_mm256_set1_epi32(n1), lane);
+  const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(nr - (nv - 1) * 8)), lane);
   switch (mr) {
-  case 1: TILE_ROWS(1); break;
-  case 2: TILE_ROWS(2); break;
-  case 3: TILE_ROWS(3); break;
-  case 4: TILE_ROWS(4); break;
-  case 5: TILE_ROWS(5); break;
-  default: TILE_ROWS(6); break;
+  case 1:
+    switch (nv) { NV_CASE(1, 1); NV_CASE(1, 2); NV_CASE(1, 3); NV_CASE(1, 4);
+                  NV_CASE(1, 5); NV_CASE(1, 6); NV_CASE(1, 7); default: NV_CASE(1, 8); }
+    break;
+  case 2:
+    switch (nv) { NV_CASE(2, 1); NV_CASE(2, 2); NV_CASE(2, 3); NV_CASE(2, 4);
+                  NV_CASE(2, 5); default: NV_CASE(2, 6); }
+    break;
+  case 3:
+    switch (nv) { NV_CASE(3, 1); NV_CASE(3, 2); NV_CASE(3, 3); default: NV_CASE(3, 4); }
+    break;
+  case 4:
+    switch (nv) { NV_CASE(4, 1); default: NV_CASE(4, 2); }
+    break;
+  case 5:
+    switch (nv) { NV_CASE(5, 1); default: NV_CASE(5, 2); }
+    break;
+  default:
+    switch (nv) { NV_CASE(6, 1); default: NV_CASE(6, 2); }
+    break;
   }
 }
