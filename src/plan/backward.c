@@ -86,6 +86,7 @@ typedef struct data_job {
   const float *packed, *zero;
   size_t icg, ocg, nrp, ntiles, taps, kcc, tcc;
   bool dot;
+  bool pos_major; /* rows ordered (ih, iw, n): a tile's images share their valid taps */
   tconv_gemm_ukernel_fn uk;
   size_t rows, items;
 } data_job;
@@ -115,9 +116,15 @@ static void data_item(void *ctx, size_t item, size_t thread) {
     mrs[tl] = r1 - rb < MR ? r1 - rb : MR;
     for (size_t m = 0; m < MR; m++) {
       size_t r = rb + (m < mrs[tl] ? m : 0);
-      iw[tl][m] = r % IW;
-      ih[tl][m] = (r / IW) % IH;
-      n[tl][m] = r / (IW * IH);
+      if (j->pos_major) {
+        n[tl][m] = r % g->batch;
+        iw[tl][m] = (r / g->batch) % IW;
+        ih[tl][m] = r / (g->batch * IW);
+      } else {
+        iw[tl][m] = r % IW;
+        ih[tl][m] = (r / IW) % IH;
+        n[tl][m] = r / (IW * IH);
+      }
     }
   }
   bool first = true;
@@ -156,9 +163,9 @@ static void data_item(void *ctx, size_t item, size_t thread) {
         for (size_t tl = 0; tl < ntile; tl++) {
           if (ks[tl] == 0 && flags) continue; /* nothing to add */
           for (size_t s = 0; s < ks[tl]; s++) wptr[s] = base + taps[tl][s] * j->ntiles * panel;
-          const size_t rb = r0 + tl * MR;
           for (size_t m = 0; m < mrs[tl]; m++)
-            crow[m] = j->dx + (rb + m) * IC + grp * j->icg + jt * j->nrp;
+            crow[m] = j->dx + ((n[tl][m] * IH + ih[tl][m]) * IW + iw[tl][m]) * IC +
+                      grp * j->icg + jt * j->nrp;
           j->uk(mrs[tl], nr, kc, ks[tl], a[tl], wptr, crow, NULL, &params, flags);
         }
       }
@@ -167,28 +174,35 @@ static void data_item(void *ctx, size_t item, size_t thread) {
 }
 
 /* Packs w[th][tw][j][c] per (group, tap, panel): GEMM panels are [filter j][16 channels], dot
- * panels [2 channels][filter j] — the filters are the reduction dimension here. */
-static void data_pack(const tconv_geometry *g, const float *kernel, const data_job *j,
-                      float *packed) {
-  const size_t IC = g->in_c, ocg = j->ocg, icg = j->icg;
-  for (size_t grp = 0; grp < g->groups; grp++)
-    for (size_t t = 0; t < j->taps; t++)
-      for (size_t jt = 0; jt < j->ntiles; jt++) {
-        const float *src = kernel + t * ocg * IC + grp * icg;
-        if (j->dot) {
-          for (size_t n = 0; n < j->nrp; n++)
-            for (size_t k = 0; k < ocg; k++) {
-              size_t c = jt * j->nrp + n;
-              *packed++ = c < icg ? src[k * IC + c] : 0.0f;
-            }
-        } else {
-          for (size_t k = 0; k < ocg; k++)
-            for (size_t n = 0; n < NR; n++) {
-              size_t c = jt * NR + n;
-              *packed++ = c < icg ? src[k * IC + c] : 0.0f;
-            }
-        }
+ * panels [2 channels][filter j] — the filters are the reduction dimension here.  One item per
+ * (group, tap), in parallel: the packed kernel can be as big as the work of a small batch. */
+typedef struct pack_job {
+  const data_job *j;
+  const float *kernel;
+  float *packed;
+} pack_job;
+
+static void data_pack_item(void *ctx, size_t item, size_t thread) {
+  (void)thread;
+  const pack_job *pj = ctx;
+  const data_job *j = pj->j;
+  const size_t IC = j->g->in_c, ocg = j->ocg, icg = j->icg;
+  const size_t grp = item / j->taps, t = item % j->taps;
+  const size_t panel = j->dot ? j->nrp * ocg : ocg * NR;
+  float *packed = pj->packed + (grp * j->taps + t) * j->ntiles * panel;
+  const float *src = pj->kernel + t * ocg * IC + grp * icg;
+  for (size_t jt = 0; jt < j->ntiles; jt++) {
+    const size_t c0 = jt * j->nrp, nc = icg - c0 < j->nrp ? icg - c0 : j->nrp;
+    if (j->dot) {
+      for (size_t n = 0; n < j->nrp; n++)
+        for (size_t k = 0; k < ocg; k++) *packed++ = n < nc ? src[k * IC + c0 + n] : 0.0f;
+    } else {
+      for (size_t k = 0; k < ocg; k++, packed += NR) {
+        memcpy(packed, src + k * IC + c0, nc * sizeof(float));
+        for (size_t n = nc; n < NR; n++) packed[n] = 0.0f;
       }
+    }
+  }
 }
 
 static tconv_status backward_data(const tconv_geometry *g, const float *kernel, const float *dz,
@@ -221,6 +235,9 @@ static tconv_status backward_data(const tconv_geometry *g, const float *kernel, 
   (void)path;
 #endif
   j.rows = g->batch * g->in_h * g->in_w;
+  /* position-major rows when pixels carry a lot of work (as the forward): six images at one
+   * position share their valid taps, so border tiles read no zero rows */
+  j.pos_major = g->batch >= MR && j.icg * j.ocg >= 4096;
   size_t dims[5] = {g->groups, j.taps, j.ntiles, j.nrp, j.ocg}, total;
   RETURN_IF(tconv_product_overflow(dims, 5, &total) || total > SIZE_MAX / sizeof(float),
             TCONV_LIMIT_EXCEEDED, "backward: packed weights overflow size_t");
@@ -232,7 +249,8 @@ static tconv_status backward_data(const tconv_geometry *g, const float *kernel, 
     return tconv_error(TCONV_OUT_OF_MEMORY, "backward: cannot allocate %zu packed weights",
                        total);
   }
-  data_pack(g, kernel, &j, packed);
+  pack_job pj = {&j, kernel, packed};
+  tconv_parallel_for(pool, g->groups * j.taps, data_pack_item, &pj);
   j.packed = packed;
   j.zero = zero;
   const size_t blocks = (j.rows + TILES_PER_ITEM * MR - 1) / (TILES_PER_ITEM * MR);

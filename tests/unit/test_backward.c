@@ -332,6 +332,11 @@ TEST(backward_fast_swept_shapes) {
     core_geometry(&g, 2, 7, 13, wide[i][0], wide[i][1], 3, 2, 1, 1, 1, 1, TCONV_CHANNELS_LAST);
     fast_vs_reference(&g, 10 + i, pools, np);
   }
+  /* backward-data with position-major rows (batch >= 6, >= 4096 channel pairs) */
+  core_geometry(&g, 7, 3, 4, 64, 70, 3, 2, 1, 1, 1, 1, TCONV_CHANNELS_LAST);
+  fast_vs_reference(&g, 22, pools, np);
+  core_geometry(&g, 13, 2, 3, 80, 60, 5, 1, 1, 2, 0, 1, TCONV_CHANNELS_FIRST);
+  fast_vs_reference(&g, 23, pools, np);
   core_geometry(&g, 1, 2, 150, 3, 2, 3, 1, 1, 1, 0, 1, TCONV_CHANNELS_LAST);
   fast_vs_reference(&g, 20, pools, np);
   core_geometry(&g, 1, 3, 140, 8, 7, 2, 2, 1, 0, 0, 1, TCONV_CHANNELS_LAST);
