@@ -107,6 +107,14 @@ static void data_item(void *ctx, size_t item, size_t thread) {
   const float *a[TILES_PER_ITEM][MAX_TAP_CHUNK * MR];
   size_t taps[TILES_PER_ITEM][MAX_TAP_CHUNK], ks[TILES_PER_ITEM], mrs[TILES_PER_ITEM];
   size_t n[TILES_PER_ITEM][MR], ih[TILES_PER_ITEM][MR], iw[TILES_PER_ITEM][MR];
+  /* per row: the landing of tap (0, 0) (signed: it may sit in the crop), the row's image in dz,
+   * and whether every tap lands inside (then a tap's row is base + tapoff[t]) */
+  ptrdiff_t fh0[TILES_PER_ITEM][MR], fw0[TILES_PER_ITEM][MR], tapoff[MAX_TAP_CHUNK];
+  const float *dzimg[TILES_PER_ITEM][MR];
+  bool inner[TILES_PER_ITEM];
+  const ptrdiff_t OH = (ptrdiff_t)g->out_h, OW = (ptrdiff_t)g->out_w;
+  const ptrdiff_t span_h = (ptrdiff_t)((g->kernel_h - 1) * g->dilation_h);
+  const ptrdiff_t span_w = (ptrdiff_t)((g->kernel_w - 1) * g->dilation_w);
   const float *wptr[MAX_TAP_CHUNK];
   float *crow[MR];
   const tconv_uk_params params = {0.0f, 0.0f};
@@ -114,6 +122,7 @@ static void data_item(void *ctx, size_t item, size_t thread) {
   for (size_t tl = 0; tl < ntile; tl++) {
     const size_t rb = r0 + tl * MR;
     mrs[tl] = r1 - rb < MR ? r1 - rb : MR;
+    inner[tl] = true;
     for (size_t m = 0; m < MR; m++) {
       size_t r = rb + (m < mrs[tl] ? m : 0);
       if (j->pos_major) {
@@ -125,29 +134,44 @@ static void data_item(void *ctx, size_t item, size_t thread) {
         ih[tl][m] = (r / IW) % IH;
         n[tl][m] = r / (IW * IH);
       }
+      fh0[tl][m] = (ptrdiff_t)(ih[tl][m] * g->stride_h) - (ptrdiff_t)g->pad_top;
+      fw0[tl][m] = (ptrdiff_t)(iw[tl][m] * g->stride_w) - (ptrdiff_t)g->pad_left;
+      if (m >= mrs[tl]) fh0[tl][m] = -span_h - 1; /* padding rows: never valid */
+      dzimg[tl][m] = j->dz + n[tl][m] * g->out_h * g->out_w * OC + grp * j->ocg;
+      inner[tl] = inner[tl] && fh0[tl][m] >= 0 && fh0[tl][m] + span_h < OH &&
+                  fw0[tl][m] >= 0 && fw0[tl][m] + span_w < OW;
     }
   }
   bool first = true;
   for (size_t t0 = 0; t0 < j->taps; t0 += j->tcc) {
     const size_t t1 = t0 + j->tcc < j->taps ? t0 + j->tcc : j->taps;
+    for (size_t t = t0; t < t1; t++)
+      tapoff[t - t0] = (ptrdiff_t)((t / g->kernel_w) * g->dilation_h) * OW +
+                       (ptrdiff_t)((t % g->kernel_w) * g->dilation_w);
     for (size_t k0 = 0; k0 < j->ocg; k0 += j->kcc) {
       const size_t kc = j->ocg - k0 < j->kcc ? j->ocg - k0 : j->kcc;
       for (size_t tl = 0; tl < ntile; tl++) {
         size_t cnt = 0;
+        if (inner[tl]) { /* every tap of every row lands inside: no checks */
+          const float *base[MR];
+          for (size_t m = 0; m < MR; m++)
+            base[m] = dzimg[tl][m] + (fh0[tl][m] * OW + fw0[tl][m]) * (ptrdiff_t)OC + k0;
+          for (size_t t = t0; t < t1; t++, cnt++) {
+            const ptrdiff_t off = tapoff[t - t0] * (ptrdiff_t)OC;
+            for (size_t m = 0; m < MR; m++) a[tl][cnt * MR + m] = base[m] + off;
+            taps[tl][cnt] = t;
+          }
+          ks[tl] = cnt;
+          continue;
+        }
         for (size_t t = t0; t < t1; t++) {
-          const size_t th = t / g->kernel_w, tw = t % g->kernel_w;
+          const ptrdiff_t dh = (ptrdiff_t)((t / g->kernel_w) * g->dilation_h);
+          const ptrdiff_t dw = (ptrdiff_t)((t % g->kernel_w) * g->dilation_w);
           bool any = false;
           for (size_t m = 0; m < MR; m++) {
-            const size_t fh = ih[tl][m] * g->stride_h + th * g->dilation_h;
-            const size_t fw = iw[tl][m] * g->stride_w + tw * g->dilation_w;
-            const bool ok = m < mrs[tl] && fh >= g->pad_top && fh - g->pad_top < g->out_h &&
-                            fw >= g->pad_left && fw - g->pad_left < g->out_w;
-            a[tl][cnt * MR + m] =
-                ok ? j->dz +
-                         ((n[tl][m] * g->out_h + fh - g->pad_top) * g->out_w + fw - g->pad_left) *
-                             OC +
-                         grp * j->ocg + k0
-                   : j->zero;
+            const ptrdiff_t fh = fh0[tl][m] + dh, fw = fw0[tl][m] + dw;
+            const bool ok = fh >= 0 && fh < OH && fw >= 0 && fw < OW;
+            a[tl][cnt * MR + m] = ok ? dzimg[tl][m] + (fh * OW + fw) * (ptrdiff_t)OC + k0 : j->zero;
             any |= ok;
           }
           if (any) taps[tl][cnt++] = t;
@@ -160,9 +184,13 @@ static void data_item(void *ctx, size_t item, size_t thread) {
         const size_t nr = j->icg - jt * j->nrp < j->nrp ? j->icg - jt * j->nrp : j->nrp;
         const float *base = j->packed + (grp * j->taps * j->ntiles + jt) * panel +
                             (j->dot ? 0 : k0 * NR);
+        bool wfull = false; /* wptr holds every tap of the chunk (most tiles: reused) */
         for (size_t tl = 0; tl < ntile; tl++) {
           if (ks[tl] == 0 && flags) continue; /* nothing to add */
-          for (size_t s = 0; s < ks[tl]; s++) wptr[s] = base + taps[tl][s] * j->ntiles * panel;
+          const bool full = ks[tl] == t1 - t0;
+          if (!(full && wfull))
+            for (size_t s = 0; s < ks[tl]; s++) wptr[s] = base + taps[tl][s] * j->ntiles * panel;
+          wfull = full;
           for (size_t m = 0; m < mrs[tl]; m++)
             crow[m] = j->dx + ((n[tl][m] * IH + ih[tl][m]) * IW + iw[tl][m]) * IC +
                       grp * j->icg + jt * j->nrp;
