@@ -2,22 +2,24 @@
  * dot micro-kernels of kernels/ukernel.h unchanged (it is a strided correlation: rows are input
  * pixels, the indirection list points at dz rows, the packed panels hold the kernel with filters
  * as the reduction dimension).  Backward-weights is its own kernel, an outer-product update
- * summed in float over a run of pixels and folded into double totals:
+ * summed in float over runs of pixels and folded into double totals:
  *
- *   acc[m][n]  = sum over p < np of a[p * as + m] * b[(n / 16) * bb + p * bs + n % 16]
+ *   acc[m][n]  = sum over runs r < nrun, p < np[r] of
+ *                a[r][p * as + m] * b[r][boff + (n / 16) * bb + p * bs + n % 16]
  *   c[m * ldc + n] += (double)acc[m][n]                  m < mr <= 6, n < nr <= nr_max(mr)
  *
- *   - a: np rows of at least mr readable floats, as floats apart (whichever side has fewer
- *     channels per group is broadcast);
- *   - b: column blocks of 16, block k at b + k * bb, np rows bs floats apart; nothing is read
- *     past column nr (the last vector is masked);
+ *   - a[r]: np[r] rows of at least mr readable floats, as floats apart (whichever side has
+ *     fewer channels per group is broadcast);
+ *   - b[r] + boff: column blocks of 16, block k bb floats further, np[r] rows bs floats apart;
+ *     nothing is read past column nr (the last vector is masked);
  *   - nr_max(mr) = TCONV_BWDW_NR * tconv_bwdw_blocks(mr): 64 columns for one row, 48 for two,
  *     32 for three, 16 for four to six — always at most twelve 8-float accumulators;
  *   - c: mr rows of doubles, ldc apart, each with roundup(nr, 8) writable entries (the padding
  *     past nr receives exact zeros).
- *   - Summation order per element: acc starts at zero, p ascending, one multiply-add per step
- *     (fused on AVX2), then one double addition: a given (a, b, np) always gives the same bits,
- *     whoever calls it. */
+ *   - Summation order per element: acc starts at zero, runs in order, p ascending, one
+ *     multiply-add per step (fused on AVX2), then one double addition: a given list of runs
+ *     always gives the same bits, whoever calls it.  Several runs per call let short rows (a
+ *     tap's valid pixels in one image row) share one fold. */
 #ifndef TCONV_KERNELS_BWD_UKERNEL_H
 #define TCONV_KERNELS_BWD_UKERNEL_H
 
@@ -31,15 +33,17 @@ static inline size_t tconv_bwdw_blocks(size_t mr) {
   return mr <= 1 ? 4 : mr == 2 ? 3 : mr == 3 ? 2 : 1;
 }
 
-typedef void (*tconv_bwdw_ukernel_fn)(size_t mr, size_t nr, size_t np, const float *a, size_t as,
-                                      const float *b, size_t bs, size_t bb, double *c,
-                                      size_t ldc);
+typedef void (*tconv_bwdw_ukernel_fn)(size_t mr, size_t nr, size_t nrun, const size_t *np,
+                                      const float *const *a, size_t as, const float *const *b,
+                                      size_t boff, size_t bs, size_t bb, double *c, size_t ldc);
 
-void tconv_f32_bwdw_ukernel_6x16__scalar(size_t mr, size_t nr, size_t np, const float *a,
-                                         size_t as, const float *b, size_t bs, size_t bb,
-                                         double *c, size_t ldc);
-void tconv_f32_bwdw_ukernel_6x16__avx2_fma(size_t mr, size_t nr, size_t np, const float *a,
-                                           size_t as, const float *b, size_t bs, size_t bb,
-                                           double *c, size_t ldc);
+void tconv_f32_bwdw_ukernel_6x16__scalar(size_t mr, size_t nr, size_t nrun, const size_t *np,
+                                         const float *const *a, size_t as, const float *const *b,
+                                         size_t boff, size_t bs, size_t bb, double *c,
+                                         size_t ldc);
+void tconv_f32_bwdw_ukernel_6x16__avx2_fma(size_t mr, size_t nr, size_t nrun, const size_t *np,
+                                           const float *const *a, size_t as,
+                                           const float *const *b, size_t boff, size_t bs,
+                                           size_t bb, double *c, size_t ldc);
 
 #endif

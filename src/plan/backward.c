@@ -315,25 +315,42 @@ typedef struct weights_job {
 
 typedef struct wctx { /* one item's running state */
   const weights_job *j;
-  size_t grp, rb0, nrbi, q, tap; /* q pixels packed for tap `tap` */
+  size_t grp, rb0, nrbi, q, tap; /* q pixels packed (or in runs) for tap `tap` */
   double *total;                 /* [tap - tap0][nrbi * WMR][cpad] */
   float *apack, *bpack;
   size_t tap0;
+  size_t nrun; /* in place: runs of the pending call */
+  const float *ra[PIXEL_CHUNK], *rb[PIXEL_CHUNK];
+  size_t rn[PIXEL_CHUNK];
 } wctx;
 
-/* Runs the packed pixels through every tile of the item and folds them into the totals. */
+/* Runs the pending pixels through every tile of the item and folds them into the totals. */
 static void flush(wctx *w) {
   const weights_job *j = w->j;
   if (w->q == 0) return;
   double *tot = w->total + (w->tap - w->tap0) * w->nrbi * WMR * j->cpad;
+  if (j->inplace) { /* the runs' rows where they are: one call per column span */
+    const size_t span = WNR * tconv_bwdw_blocks(j->rdim);
+    const size_t as = j->swapped ? j->g->in_c : j->g->stride_w * j->g->out_c;
+    const size_t bs = j->swapped ? j->g->stride_w * j->g->out_c : j->g->in_c;
+    for (size_t c0 = 0; c0 < j->cdim; c0 += span) {
+      const size_t nr = j->cdim - c0 < span ? j->cdim - c0 : span;
+      j->uk(j->rdim, nr, w->nrun, w->rn, w->ra, as, w->rb, c0, bs, WNR, tot + c0, j->cpad);
+    }
+    w->q = 0;
+    w->nrun = 0;
+    return;
+  }
+  const float *ap, *bp;
   for (size_t rb = 0; rb < w->nrbi; rb++) {
     const size_t r0 = (w->rb0 + rb) * WMR, mr = j->rdim - r0 < WMR ? j->rdim - r0 : WMR;
     const size_t span = WNR * tconv_bwdw_blocks(mr);
     for (size_t c0 = 0; c0 < j->cpad; c0 += span) {
       const size_t nr = j->cpad - c0 < span ? j->cpad - c0 : span;
-      j->uk(mr, nr, w->q, w->apack + rb * PIXEL_CHUNK * WMR, WMR,
-            w->bpack + (c0 / WNR) * PIXEL_CHUNK * WNR, WNR, PIXEL_CHUNK * WNR,
-            tot + rb * WMR * j->cpad + c0, j->cpad);
+      ap = w->apack + rb * PIXEL_CHUNK * WMR;
+      bp = w->bpack;
+      j->uk(mr, nr, 1, &w->q, &ap, WMR, &bp, (c0 / WNR) * PIXEL_CHUNK * WNR, WNR,
+            PIXEL_CHUNK * WNR, tot + rb * WMR * j->cpad + c0, j->cpad);
     }
   }
   w->q = 0;
@@ -364,16 +381,14 @@ static inline void pack_pixel(wctx *w, const float *ar, const float *br) {
   w->q = q + 1;
 }
 
-/* One input row (n, ih) for tap t: its valid run, in place or packed. */
-static void row_tap(wctx *w, size_t n, size_t ih, size_t t) {
+/* One input row (n, ih) for tap t, whose valid columns are [iw0, iw1): a run in place, or
+ * its pixels packed. */
+static void row_tap(wctx *w, size_t n, size_t ih, size_t t, size_t iw0, size_t iw1) {
   const weights_job *j = w->j;
   const tconv_geometry *g = j->g;
   const size_t th = t / g->kernel_w, tw = t % g->kernel_w;
   const size_t fh = ih * g->stride_h + th * g->dilation_h;
-  if (fh < g->pad_top || fh - g->pad_top >= g->out_h) return;
-  size_t iw0, iw1;
-  valid_range(g->in_w, g->stride_w, tw * g->dilation_w, g->pad_left, g->out_w, &iw0, &iw1);
-  if (iw0 >= iw1) return;
+  if (fh < g->pad_top || fh - g->pad_top >= g->out_h || iw0 >= iw1) return;
   const size_t IC = g->in_c, OC = g->out_c, dzs = g->stride_w * OC;
   const size_t oh = fh - g->pad_top;
   const size_t ow = iw0 * g->stride_w + tw * g->dilation_w - g->pad_left;
@@ -381,20 +396,20 @@ static void row_tap(wctx *w, size_t n, size_t ih, size_t t) {
   const float *dr = j->dz + ((n * g->out_h + oh) * g->out_w + ow) * OC + w->grp * j->ocg;
   const float *ar = j->swapped ? xr : dr, *br = j->swapped ? dr : xr;
   const size_t as = j->swapped ? IC : dzs, bs = j->swapped ? dzs : IC;
-  if (j->inplace) {
-    double *tot = w->total + (t - w->tap0) * WMR * j->cpad;
-    const size_t span = WNR * tconv_bwdw_blocks(j->rdim);
-    for (size_t p0 = iw0; p0 < iw1; p0 += PIXEL_CHUNK) {
-      const size_t np = iw1 - p0 < PIXEL_CHUNK ? iw1 - p0 : PIXEL_CHUNK;
-      const float *a = ar + (p0 - iw0) * as, *b = br + (p0 - iw0) * bs;
-      for (size_t c0 = 0; c0 < j->cdim; c0 += span) {
-        const size_t nr = j->cdim - c0 < span ? j->cdim - c0 : span;
-        j->uk(j->rdim, nr, np, a, as, b + c0, bs, WNR, tot + c0, j->cpad);
-      }
+  if (w->tap != t) flush(w), w->tap = t;
+  if (j->inplace) { /* runs of at most PIXEL_CHUNK pending pixels per fold */
+    for (size_t p0 = iw0; p0 < iw1;) {
+      size_t np = iw1 - p0, room = PIXEL_CHUNK - w->q;
+      if (np > room) np = room;
+      w->ra[w->nrun] = ar + (p0 - iw0) * as;
+      w->rb[w->nrun] = br + (p0 - iw0) * bs;
+      w->rn[w->nrun++] = np;
+      w->q += np;
+      p0 += np;
+      if (w->q == PIXEL_CHUNK) flush(w);
     }
     return;
   }
-  if (w->tap != t) flush(w), w->tap = t;
   for (size_t iw = iw0; iw < iw1; iw++, ar += as, br += bs) {
     pack_pixel(w, ar, br);
     if (w->q == PIXEL_CHUNK) flush(w);
@@ -417,6 +432,7 @@ static void weights_item(void *ctx, size_t item, size_t thread) {
   w.rb0 = ri * j->rb_per_item;
   w.nrbi = (w.rb0 + j->rb_per_item < j->nrb ? w.rb0 + j->rb_per_item : j->nrb) - w.rb0;
   w.q = 0;
+  w.nrun = 0;
   w.tap = t0;
   w.tap0 = t0;
   w.total = (double *)(j->scratch + thread * j->scratch_stride);
@@ -430,7 +446,10 @@ static void weights_item(void *ctx, size_t item, size_t thread) {
   for (size_t ch = c0; ch < c1; ch++) {
     const size_t R0 = ch * j->chunk_rows, R1 = R0 + j->chunk_rows < rows ? R0 + j->chunk_rows : rows;
     for (size_t t = t0; t < t1; t++) {
-      for (size_t R = R0; R < R1; R++) row_tap(&w, R / g->in_h, R % g->in_h, t);
+      size_t iw0, iw1;
+      valid_range(g->in_w, g->stride_w, (t % g->kernel_w) * g->dilation_w, g->pad_left,
+                  g->out_w, &iw0, &iw1);
+      for (size_t R = R0; R < R1; R++) row_tap(&w, R / g->in_h, R % g->in_h, t, iw0, iw1);
     }
   }
   flush(&w);

@@ -1,54 +1,57 @@
 /* AVX2+FMA backward-weights micro-kernel (contract: src/kernels/bwd_ukernel.h).  Per pixel up to
  * eight vectors of b and up to six broadcasts of a feed at most twelve ymm accumulators (6 x 16,
  * 3 x 32, 2 x 48, 1 x 64: enough independent chains to cover the FMA latency even with one or
- * two broadcast rows).  Row and vector counts are compile-time constants in each specialisation;
- * only the last vector may be masked, so nothing past nr is read.  The float sums are folded
- * into the double tile once per call. */
+ * two broadcast rows).  Row and vector counts are compile-time constants in each specialisation
+ * (loops fully unrolled: the accumulators must live in registers); only the last vector may be
+ * masked, so nothing past nr is read.  The float sums of all runs are folded into the double
+ * tile once per call. */
 #include <immintrin.h>
 
 #include "kernels/bwd_ukernel.h"
 
-static inline __attribute__((always_inline)) void tile(const int MR, const int NV,
-                                                       const int masked, size_t np,
-                                                       const float *a, size_t as,
-                                                       const float *b, size_t bs, size_t bb,
-                                                       double *c, size_t ldc, __m256i mask) {
+static inline __attribute__((always_inline)) void
+tile(const int MR, const int NV, const int masked, size_t nrun, const size_t *nps,
+     const float *const *ap, size_t as, const float *const *bp0, size_t boff, size_t bs,
+     size_t bb, double *c, size_t ldc, __m256i mask) {
   __m256 acc[6][8];
-  #pragma GCC unroll 8
+#pragma GCC unroll 8
   for (int m = 0; m < MR; m++)
-    #pragma GCC unroll 8
+#pragma GCC unroll 8
     for (int v = 0; v < NV; v++) acc[m][v] = _mm256_setzero_ps();
-  for (size_t p = 0; p < np; p++, a += as, b += bs) {
-    if (NV <= 2) {
-      __m256 bv[2];
-      #pragma GCC unroll 8
-      for (int v = 0; v < NV; v++) {
-        const float *bp = b + (size_t)(v / 2) * bb + (size_t)(v % 2) * 8;
-        bv[v] = masked && v == NV - 1 ? _mm256_maskload_ps(bp, mask) : _mm256_loadu_ps(bp);
-      }
-      #pragma GCC unroll 8
-      for (int m = 0; m < MR; m++) {
-        const __m256 am = _mm256_broadcast_ss(a + m);
-        #pragma GCC unroll 8
-        for (int v = 0; v < NV; v++) acc[m][v] = _mm256_fmadd_ps(am, bv[v], acc[m][v]);
-      }
-    } else {
-      __m256 am[3];
-      #pragma GCC unroll 8
-      for (int m = 0; m < MR; m++) am[m] = _mm256_broadcast_ss(a + m);
-      #pragma GCC unroll 8
-      for (int v = 0; v < NV; v++) {
-        const float *bp = b + (size_t)(v / 2) * bb + (size_t)(v % 2) * 8;
-        const __m256 bv =
-            masked && v == NV - 1 ? _mm256_maskload_ps(bp, mask) : _mm256_loadu_ps(bp);
-        #pragma GCC unroll 8
-        for (int m = 0; m < MR; m++) acc[m][v] = _mm256_fmadd_ps(am[m], bv, acc[m][v]);
+  for (size_t r = 0; r < nrun; r++) {
+    const float *a = ap[r], *b = bp0[r] + boff;
+    for (size_t p = nps[r]; p > 0; p--, a += as, b += bs) {
+      if (NV <= 2) {
+        __m256 bv[2];
+#pragma GCC unroll 8
+        for (int v = 0; v < NV; v++) {
+          const float *bp = b + (size_t)(v / 2) * bb + (size_t)(v % 2) * 8;
+          bv[v] = masked && v == NV - 1 ? _mm256_maskload_ps(bp, mask) : _mm256_loadu_ps(bp);
+        }
+#pragma GCC unroll 8
+        for (int m = 0; m < MR; m++) {
+          const __m256 am = _mm256_broadcast_ss(a + m);
+#pragma GCC unroll 8
+          for (int v = 0; v < NV; v++) acc[m][v] = _mm256_fmadd_ps(am, bv[v], acc[m][v]);
+        }
+      } else {
+        __m256 am[3];
+#pragma GCC unroll 8
+        for (int m = 0; m < MR; m++) am[m] = _mm256_broadcast_ss(a + m);
+#pragma GCC unroll 8
+        for (int v = 0; v < NV; v++) {
+          const float *bp = b + (size_t)(v / 2) * bb + (size_t)(v % 2) * 8;
+          const __m256 bv =
+              masked && v == NV - 1 ? _mm256_maskload_ps(bp, mask) : _mm256_loadu_ps(bp);
+#pragma GCC unroll 8
+          for (int m = 0; m < MR; m++) acc[m][v] = _mm256_fmadd_ps(am[m], bv, acc[m][v]);
+        }
       }
     }
   }
-  #pragma GCC unroll 8
+#pragma GCC unroll 8
   for (int m = 0; m < MR; m++)
-    #pragma GCC unroll 8
+#pragma GCC unroll 8
     for (int v = 0; v < NV; v++) {
       double *cp = c + (size_t)m * ldc + (size_t)v * 8;
       const __m256d lo = _mm256_cvtps_pd(_mm256_castps256_ps128(acc[m][v]));
@@ -60,13 +63,14 @@ static inline __attribute__((always_inline)) void tile(const int MR, const int N
 
 #define NV_CASE(R, V)                                                                              \
   case V:                                                                                          \
-    if (masked) tile(R, V, 1, np, a, as, b, bs, bb, c, ldc, mask);                                 \
-    else tile(R, V, 0, np, a, as, b, bs, bb, c, ldc, mask);                                        \
+    if (masked) tile(R, V, 1, nrun, np, a, as, b, boff, bs, bb, c, ldc, mask);                     \
+    else tile(R, V, 0, nrun, np, a, as, b, boff, bs, bb, c, ldc, mask);                            \
     break
 
-void tconv_f32_bwdw_ukernel_6x16__avx2_fma(size_t mr, size_t nr, size_t np, const float *a,
-                                           size_t as, const float *b, size_t bs, size_t bb,
-                                           double *c, size_t ldc) {
+void tconv_f32_bwdw_ukernel_6x16__avx2_fma(size_t mr, size_t nr, size_t nrun, const size_t *np,
+                                           const float *const *a, size_t as,
+                                           const float *const *b, size_t boff, size_t bs,
+                                           size_t bb, double *c, size_t ldc) {
   const size_t nv = (nr + 7) / 8;
   const int masked = (nr & 7) != 0;
   const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
