@@ -87,6 +87,7 @@ typedef struct data_job {
   size_t icg, ocg, nrp, ntiles, taps, kcc, tcc;
   bool dot;
   bool pos_major; /* rows ordered (ih, iw, n): a tile's images share their valid taps */
+  bool merge;     /* a kernel row's kw taps read one contiguous dz run: one K entry of kw*OC */
   tconv_gemm_ukernel_fn uk;
   size_t rows, items;
 } data_job;
@@ -111,7 +112,8 @@ static void data_item(void *ctx, size_t item, size_t thread) {
    * and whether every tap lands inside (then a tap's row is base + tapoff[t]) */
   ptrdiff_t fh0[TILES_PER_ITEM][MR], fw0[TILES_PER_ITEM][MR], tapoff[MAX_TAP_CHUNK];
   const float *dzimg[TILES_PER_ITEM][MR];
-  bool inner[TILES_PER_ITEM];
+  bool inner[TILES_PER_ITEM], hmerge[TILES_PER_ITEM], wmerged = false;
+  size_t kcs[TILES_PER_ITEM];
   const ptrdiff_t OH = (ptrdiff_t)g->out_h, OW = (ptrdiff_t)g->out_w;
   const ptrdiff_t span_h = (ptrdiff_t)((g->kernel_h - 1) * g->dilation_h);
   const ptrdiff_t span_w = (ptrdiff_t)((g->kernel_w - 1) * g->dilation_w);
@@ -123,6 +125,7 @@ static void data_item(void *ctx, size_t item, size_t thread) {
     const size_t rb = r0 + tl * MR;
     mrs[tl] = r1 - rb < MR ? r1 - rb : MR;
     inner[tl] = true;
+    hmerge[tl] = j->merge;
     for (size_t m = 0; m < MR; m++) {
       size_t r = rb + (m < mrs[tl] ? m : 0);
       if (j->pos_major) {
@@ -140,6 +143,7 @@ static void data_item(void *ctx, size_t item, size_t thread) {
       dzimg[tl][m] = j->dz + n[tl][m] * g->out_h * g->out_w * OC + grp * j->ocg;
       inner[tl] = inner[tl] && fh0[tl][m] >= 0 && fh0[tl][m] + span_h < OH &&
                   fw0[tl][m] >= 0 && fw0[tl][m] + span_w < OW;
+      hmerge[tl] = hmerge[tl] && fw0[tl][m] >= 0 && fw0[tl][m] + span_w < OW;
     }
   }
   bool first = true;
@@ -152,6 +156,25 @@ static void data_item(void *ctx, size_t item, size_t thread) {
       const size_t kc = j->ocg - k0 < j->kcc ? j->ocg - k0 : j->kcc;
       for (size_t tl = 0; tl < ntile; tl++) {
         size_t cnt = 0;
+        kcs[tl] = kc;
+        if (hmerge[tl]) { /* one entry per kernel row: kw taps x all filters, contiguous */
+          const size_t kw = g->kernel_w;
+          kcs[tl] = kw * j->ocg;
+          for (size_t t = t0; t < t1; t += kw) {
+            const ptrdiff_t dh = (ptrdiff_t)((t / kw) * g->dilation_h);
+            bool any = false;
+            for (size_t m = 0; m < MR; m++) {
+              const ptrdiff_t fh = fh0[tl][m] + dh;
+              const bool ok = fh >= 0 && fh < OH;
+              a[tl][cnt * MR + m] =
+                  ok ? dzimg[tl][m] + (fh * OW + fw0[tl][m]) * (ptrdiff_t)OC : j->zero;
+              any |= ok;
+            }
+            if (any) taps[tl][cnt++] = t;
+          }
+          ks[tl] = cnt;
+          continue;
+        }
         if (inner[tl]) { /* every tap of every row lands inside: no checks */
           const float *base[MR];
           for (size_t m = 0; m < MR; m++)
@@ -182,19 +205,21 @@ static void data_item(void *ctx, size_t item, size_t thread) {
       first = false;
       for (size_t jt = 0; jt < j->ntiles; jt++) {
         const size_t nr = j->icg - jt * j->nrp < j->nrp ? j->icg - jt * j->nrp : j->nrp;
-        const float *base = j->packed + (grp * j->taps * j->ntiles + jt) * panel +
+        const float *base = j->packed + (grp * j->ntiles + jt) * j->taps * panel +
                             (j->dot ? 0 : k0 * NR);
         bool wfull = false; /* wptr holds every tap of the chunk (most tiles: reused) */
         for (size_t tl = 0; tl < ntile; tl++) {
           if (ks[tl] == 0 && flags) continue; /* nothing to add */
-          const bool full = ks[tl] == t1 - t0;
-          if (!(full && wfull))
-            for (size_t s = 0; s < ks[tl]; s++) wptr[s] = base + taps[tl][s] * j->ntiles * panel;
+          const bool merged = kcs[tl] != kc;
+          const bool full = ks[tl] == (merged ? (t1 - t0) / g->kernel_w : t1 - t0);
+          if (!(full && wfull && merged == wmerged))
+            for (size_t s = 0; s < ks[tl]; s++) wptr[s] = base + taps[tl][s] * panel;
           wfull = full;
+          wmerged = merged;
           for (size_t m = 0; m < mrs[tl]; m++)
             crow[m] = j->dx + ((n[tl][m] * IH + ih[tl][m]) * IW + iw[tl][m]) * IC +
                       grp * j->icg + jt * j->nrp;
-          j->uk(mrs[tl], nr, kc, ks[tl], a[tl], wptr, crow, NULL, &params, flags);
+          j->uk(mrs[tl], nr, kcs[tl], ks[tl], a[tl], wptr, crow, NULL, &params, flags);
         }
       }
     }
@@ -217,9 +242,9 @@ static void data_pack_item(void *ctx, size_t item, size_t thread) {
   const size_t IC = j->g->in_c, ocg = j->ocg, icg = j->icg;
   const size_t grp = item / j->taps, t = item % j->taps;
   const size_t panel = j->dot ? j->nrp * ocg : ocg * NR;
-  float *packed = pj->packed + (grp * j->taps + t) * j->ntiles * panel;
   const float *src = pj->kernel + t * ocg * IC + grp * icg;
   for (size_t jt = 0; jt < j->ntiles; jt++) {
+    float *packed = pj->packed + ((grp * j->ntiles + jt) * j->taps + t) * panel;
     const size_t c0 = jt * j->nrp, nc = icg - c0 < j->nrp ? icg - c0 : j->nrp;
     if (j->dot) {
       for (size_t n = 0; n < j->nrp; n++)
@@ -255,6 +280,17 @@ static tconv_status backward_data(const tconv_geometry *g, const float *kernel, 
     j.tcc = CHUNK_FLOATS / (j.kcc * NR);
     j.tcc = j.tcc < 1 ? 1 : j.tcc > MAX_TAP_CHUNK ? MAX_TAP_CHUNK : j.tcc;
   }
+  /* kernel rows as single K entries when a row's taps read one contiguous dz run (one group,
+   * no horizontal dilation) and a whole row of taps x filters fits a chunk: kw times fewer
+   * indirection entries, a kw times longer reduction per entry; the packed panels are
+   * tap-major per 16-channel block, so a row's panels are contiguous */
+  j.merge = !j.dot && g->groups == 1 && g->dilation_w == 1 && g->kernel_w > 1 &&
+            j.kcc == j.ocg && j.ocg * NR * g->kernel_w <= CHUNK_FLOATS &&
+            g->kernel_w <= MAX_TAP_CHUNK;
+  if (j.merge) {
+    j.tcc = CHUNK_FLOATS / (j.ocg * NR * g->kernel_w) * g->kernel_w;
+    if (j.tcc > MAX_TAP_CHUNK) j.tcc = MAX_TAP_CHUNK / g->kernel_w * g->kernel_w;
+  }
   j.uk = j.dot ? tconv_f32_dot_ukernel_6x2__scalar : tconv_f32_gemm_ukernel_6x16__scalar;
 #if defined(__x86_64__)
   if (path == TCONV_PATH_AVX2)
@@ -270,7 +306,8 @@ static tconv_status backward_data(const tconv_geometry *g, const float *kernel, 
   RETURN_IF(tconv_product_overflow(dims, 5, &total) || total > SIZE_MAX / sizeof(float),
             TCONV_LIMIT_EXCEEDED, "backward: packed weights overflow size_t");
   float *packed = tconv_alloc((total ? total : 1) * sizeof(float));
-  float *zero = tconv_alloc_zeroed((j.ocg ? j.ocg : 1) * sizeof(float));
+  /* zero rows: one kernel row of filters when merging */
+  float *zero = tconv_alloc_zeroed((j.ocg ? j.ocg : 1) * g->kernel_w * sizeof(float));
   if (packed == NULL || zero == NULL) {
     tconv_dealloc(packed);
     tconv_dealloc(zero);
