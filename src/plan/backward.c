@@ -88,6 +88,8 @@ typedef struct data_job {
   bool dot;
   bool pos_major; /* rows ordered (ih, iw, n): a tile's images share their valid taps */
   bool merge;     /* a kernel row's kw taps read one contiguous dz run: one K entry of kw*OC */
+  float *edge;    /* merge: per thread, rows whose run crosses the image edge, zero-filled */
+  size_t edge_stride;
   tconv_gemm_ukernel_fn uk;
   size_t rows, items;
 } data_job;
@@ -96,7 +98,6 @@ typedef struct data_job {
  * tiles' indirection lists are built first, then each packed panel sweeps all the tiles, so a
  * panel is read once per item rather than once per tile. */
 static void data_item(void *ctx, size_t item, size_t thread) {
-  (void)thread;
   const data_job *j = ctx;
   const tconv_geometry *g = j->g;
   const size_t blocks = (j->rows + TILES_PER_ITEM * MR - 1) / (TILES_PER_ITEM * MR);
@@ -112,7 +113,7 @@ static void data_item(void *ctx, size_t item, size_t thread) {
    * and whether every tap lands inside (then a tap's row is base + tapoff[t]) */
   ptrdiff_t fh0[TILES_PER_ITEM][MR], fw0[TILES_PER_ITEM][MR], tapoff[MAX_TAP_CHUNK];
   const float *dzimg[TILES_PER_ITEM][MR];
-  bool inner[TILES_PER_ITEM], hmerge[TILES_PER_ITEM], wmerged = false;
+  bool inner[TILES_PER_ITEM], hmerge[TILES_PER_ITEM], hrow[TILES_PER_ITEM][MR], wmerged = false;
   size_t kcs[TILES_PER_ITEM];
   const ptrdiff_t OH = (ptrdiff_t)g->out_h, OW = (ptrdiff_t)g->out_w;
   const ptrdiff_t span_h = (ptrdiff_t)((g->kernel_h - 1) * g->dilation_h);
@@ -143,7 +144,7 @@ static void data_item(void *ctx, size_t item, size_t thread) {
       dzimg[tl][m] = j->dz + n[tl][m] * g->out_h * g->out_w * OC + grp * j->ocg;
       inner[tl] = inner[tl] && fh0[tl][m] >= 0 && fh0[tl][m] + span_h < OH &&
                   fw0[tl][m] >= 0 && fw0[tl][m] + span_w < OW;
-      hmerge[tl] = hmerge[tl] && fw0[tl][m] >= 0 && fw0[tl][m] + span_w < OW;
+      hrow[tl][m] = fw0[tl][m] >= 0 && fw0[tl][m] + span_w < OW;
     }
   }
   bool first = true;
@@ -158,16 +159,28 @@ static void data_item(void *ctx, size_t item, size_t thread) {
         size_t cnt = 0;
         kcs[tl] = kc;
         if (hmerge[tl]) { /* one entry per kernel row: kw taps x all filters, contiguous */
-          const size_t kw = g->kernel_w;
-          kcs[tl] = kw * j->ocg;
+          const size_t kw = g->kernel_w, run = kw * j->ocg;
+          kcs[tl] = run;
           for (size_t t = t0; t < t1; t += kw) {
             const ptrdiff_t dh = (ptrdiff_t)((t / kw) * g->dilation_h);
             bool any = false;
             for (size_t m = 0; m < MR; m++) {
               const ptrdiff_t fh = fh0[tl][m] + dh;
               const bool ok = fh >= 0 && fh < OH;
-              a[tl][cnt * MR + m] =
-                  ok ? dzimg[tl][m] + (fh * OW + fw0[tl][m]) * (ptrdiff_t)OC : j->zero;
+              const float *row = dzimg[tl][m] + (fh * OW + fw0[tl][m]) * (ptrdiff_t)OC;
+              if (ok && !hrow[tl][m]) { /* the run crosses the edge: a zero-filled copy */
+                float *e = j->edge + thread * j->edge_stride +
+                           ((tl * j->tcc + t - t0) * MR + m * kw) * j->ocg;
+                for (size_t tw = 0; tw < kw; tw++) {
+                  const ptrdiff_t fw = fw0[tl][m] + (ptrdiff_t)tw;
+                  if (fw >= 0 && fw < OW)
+                    memcpy(e + tw * j->ocg, row + (ptrdiff_t)(tw * OC), j->ocg * sizeof(float));
+                  else
+                    memset(e + tw * j->ocg, 0, j->ocg * sizeof(float));
+                }
+                row = e;
+              }
+              a[tl][cnt * MR + m] = ok ? row : j->zero;
               any |= ok;
             }
             if (any) taps[tl][cnt++] = t;
@@ -308,9 +321,14 @@ static tconv_status backward_data(const tconv_geometry *g, const float *kernel, 
   float *packed = tconv_alloc((total ? total : 1) * sizeof(float));
   /* zero rows: one kernel row of filters when merging */
   float *zero = tconv_alloc_zeroed((j.ocg ? j.ocg : 1) * g->kernel_w * sizeof(float));
-  if (packed == NULL || zero == NULL) {
+  /* merge: tcc * ocg <= 256, so at most 48 KiB of edge rows per thread */
+  j.edge_stride = j.merge ? TILES_PER_ITEM * j.tcc * MR * j.ocg : 0;
+  float *edge = j.merge ? tconv_alloc(j.edge_stride * tconv_pool_threads(pool) * sizeof(float))
+                        : NULL;
+  if (packed == NULL || zero == NULL || (j.merge && edge == NULL)) {
     tconv_dealloc(packed);
     tconv_dealloc(zero);
+    tconv_dealloc(edge);
     return tconv_error(TCONV_OUT_OF_MEMORY, "backward: cannot allocate %zu packed weights",
                        total);
   }
@@ -318,10 +336,12 @@ static tconv_status backward_data(const tconv_geometry *g, const float *kernel, 
   tconv_parallel_for(pool, g->groups * j.taps, data_pack_item, &pj);
   j.packed = packed;
   j.zero = zero;
+  j.edge = edge;
   const size_t blocks = (j.rows + TILES_PER_ITEM * MR - 1) / (TILES_PER_ITEM * MR);
   tconv_parallel_for(pool, g->groups * blocks, data_item, &j);
   tconv_dealloc(packed);
   tconv_dealloc(zero);
+  tconv_dealloc(edge);
   return TCONV_OK;
 }
 
