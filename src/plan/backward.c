@@ -399,33 +399,30 @@ static void flush(wctx *w) {
     return;
   }
   const float *ap, *bp;
+  const size_t rpad = w->nrbi * WMR;
   for (size_t rb = 0; rb < w->nrbi; rb++) {
     const size_t r0 = (w->rb0 + rb) * WMR, mr = j->rdim - r0 < WMR ? j->rdim - r0 : WMR;
     const size_t span = WNR * tconv_bwdw_blocks(mr);
     for (size_t c0 = 0; c0 < j->cpad; c0 += span) {
       const size_t nr = j->cpad - c0 < span ? j->cpad - c0 : span;
-      ap = w->apack + rb * PIXEL_CHUNK * WMR;
+      ap = w->apack + rb * WMR;
       bp = w->bpack;
-      j->uk(mr, nr, 1, &w->q, &ap, WMR, &bp, (c0 / WNR) * PIXEL_CHUNK * WNR, WNR,
+      j->uk(mr, nr, 1, &w->q, &ap, rpad, &bp, (c0 / WNR) * PIXEL_CHUNK * WNR, WNR,
             PIXEL_CHUNK * WNR, tot + rb * WMR * j->cpad + c0, j->cpad);
     }
   }
   w->q = 0;
 }
 
-/* Packs one pixel (a side: the item's row blocks, b side: all column blocks). */
+/* Packs one pixel: a side [pixel][the item's rows, zero-padded to whole row blocks] (one
+ * copy; the kernel steps over it with a stride), b side [column block][pixel][16]. */
 static inline void pack_pixel(wctx *w, const float *ar, const float *br) {
   const weights_job *j = w->j;
-  const size_t q = w->q;
-  for (size_t rb = 0; rb < w->nrbi; rb++) {
-    const size_t r0 = (w->rb0 + rb) * WMR;
-    float *dst = w->apack + (rb * PIXEL_CHUNK + q) * WMR;
-    if (r0 + WMR <= j->rdim) {
-      memcpy(dst, ar + r0, WMR * sizeof(float));
-    } else {
-      for (size_t m = 0; m < WMR; m++) dst[m] = r0 + m < j->rdim ? ar[r0 + m] : 0.0f;
-    }
-  }
+  const size_t q = w->q, rpad = w->nrbi * WMR, r0 = w->rb0 * WMR;
+  const size_t nrow = j->rdim - r0 < rpad ? j->rdim - r0 : rpad;
+  float *adst = w->apack + q * rpad;
+  memcpy(adst, ar + r0, nrow * sizeof(float));
+  for (size_t m = nrow; m < rpad; m++) adst[m] = 0.0f;
   for (size_t cb = 0; cb < j->ncb; cb++) {
     const size_t c0 = cb * WNR;
     float *dst = w->bpack + (cb * PIXEL_CHUNK + q) * WNR;
@@ -523,9 +520,13 @@ static void weights_item(void *ctx, size_t item, size_t thread) {
           memcpy(dst, src, j->cdim * sizeof(double));
           continue;
         }
-        for (size_t c = 0; c < j->cdim; c++) {
-          const size_t jf = j->swapped ? c : r, ic = j->swapped ? r : c;
-          j->dk[(t * j->ocg + jf) * IC + grp * j->icg + ic] = (float)src[c];
+        /* dk[t][filter][channel]: a row of channels, or (swapped) a column of filters */
+        float *dst = j->dk + t * j->ocg * IC + grp * j->icg;
+        if (j->swapped) {
+          for (size_t c = 0; c < j->cdim; c++) dst[c * IC + r] = (float)src[c];
+        } else {
+          dst += r * IC;
+          for (size_t c = 0; c < j->cdim; c++) dst[c] = (float)src[c];
         }
       }
 }
