@@ -16,10 +16,13 @@
  *     32 for three, 16 for four to six — always at most twelve 8-float accumulators;
  *   - c: mr rows of doubles, ldc apart, each with roundup(nr, 8) writable entries (the padding
  *     past nr receives exact zeros).
- *   - Summation order per element: acc starts at zero, runs in order, p ascending, one
- *     multiply-add per step (fused on AVX2), then one double addition: a given list of runs
- *     always gives the same bits, whoever calls it.  Several runs per call let short rows (a
- *     tap's valid pixels in one image row) share one fold. */
+ *   - Summation order per element: U = 4, 2 or 1 float partial sums for tiles of at most 2,
+ *     at most 4, or more 8-float accumulators (mr * ceil(nr / 8)); per run, pixels in groups
+ *     of U go one to each partial sum, the tail to the first; one multiply-add per step (fused
+ *     on AVX2); the partial sums added in order, then one double addition.  A given list of
+ *     runs always gives the same bits, whoever calls it.  Several runs per call let short
+ *     rows (a tap's valid pixels in one image row) share one fold; the partial sums keep
+ *     tiny tiles (1 x 1 ... 3 x 3 channels) from waiting on the FMA latency. */
 #ifndef TCONV_KERNELS_BWD_UKERNEL_H
 #define TCONV_KERNELS_BWD_UKERNEL_H
 

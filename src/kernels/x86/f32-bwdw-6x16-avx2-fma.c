@@ -9,53 +9,75 @@
 
 #include "kernels/bwd_ukernel.h"
 
+/* One pixel into accumulator set acc (MR x NV vectors). */
+static inline __attribute__((always_inline)) void
+step(const int MR, const int NV, const int masked, const float *a, const float *b, size_t bb,
+     __m256i mask, __m256 acc[6][8]) {
+  if (NV <= 2) {
+    __m256 bv[2];
+#pragma GCC unroll 8
+    for (int v = 0; v < NV; v++) {
+      const float *bp = b + (size_t)(v / 2) * bb + (size_t)(v % 2) * 8;
+      bv[v] = masked && v == NV - 1 ? _mm256_maskload_ps(bp, mask) : _mm256_loadu_ps(bp);
+    }
+#pragma GCC unroll 8
+    for (int m = 0; m < MR; m++) {
+      const __m256 am = _mm256_broadcast_ss(a + m);
+#pragma GCC unroll 8
+      for (int v = 0; v < NV; v++) acc[m][v] = _mm256_fmadd_ps(am, bv[v], acc[m][v]);
+    }
+  } else {
+    __m256 am[3];
+#pragma GCC unroll 8
+    for (int m = 0; m < MR; m++) am[m] = _mm256_broadcast_ss(a + m);
+#pragma GCC unroll 8
+    for (int v = 0; v < NV; v++) {
+      const float *bp = b + (size_t)(v / 2) * bb + (size_t)(v % 2) * 8;
+      const __m256 bv =
+          masked && v == NV - 1 ? _mm256_maskload_ps(bp, mask) : _mm256_loadu_ps(bp);
+#pragma GCC unroll 8
+      for (int m = 0; m < MR; m++) acc[m][v] = _mm256_fmadd_ps(am[m], bv, acc[m][v]);
+    }
+  }
+}
+
+/* U interleaved accumulator sets when the tile has fewer than 8 accumulators (U * MR * NV <= 8
+ * chains keep both FMA pipes busy): per run, pixel groups of U go one pixel per set, the tail
+ * to set 0; the sets are added in order at the end. */
 static inline __attribute__((always_inline)) void
 tile(const int MR, const int NV, const int masked, size_t nrun, const size_t *nps,
      const float *const *ap, size_t as, const float *const *bp0, size_t boff, size_t bs,
      size_t bb, double *c, size_t ldc, __m256i mask) {
-  __m256 acc[6][8];
+  const int U = MR * NV <= 2 ? 4 : MR * NV <= 4 ? 2 : 1;
+  __m256 acc[4][6][8];
+#pragma GCC unroll 4
+  for (int u = 0; u < U; u++)
 #pragma GCC unroll 8
-  for (int m = 0; m < MR; m++)
+    for (int m = 0; m < MR; m++)
 #pragma GCC unroll 8
-    for (int v = 0; v < NV; v++) acc[m][v] = _mm256_setzero_ps();
+      for (int v = 0; v < NV; v++) acc[u][m][v] = _mm256_setzero_ps();
   for (size_t r = 0; r < nrun; r++) {
     const float *a = ap[r], *b = bp0[r] + boff;
-    for (size_t p = nps[r]; p > 0; p--, a += as, b += bs) {
-      if (NV <= 2) {
-        __m256 bv[2];
-#pragma GCC unroll 8
-        for (int v = 0; v < NV; v++) {
-          const float *bp = b + (size_t)(v / 2) * bb + (size_t)(v % 2) * 8;
-          bv[v] = masked && v == NV - 1 ? _mm256_maskload_ps(bp, mask) : _mm256_loadu_ps(bp);
-        }
-#pragma GCC unroll 8
-        for (int m = 0; m < MR; m++) {
-          const __m256 am = _mm256_broadcast_ss(a + m);
-#pragma GCC unroll 8
-          for (int v = 0; v < NV; v++) acc[m][v] = _mm256_fmadd_ps(am, bv[v], acc[m][v]);
-        }
-      } else {
-        __m256 am[3];
-#pragma GCC unroll 8
-        for (int m = 0; m < MR; m++) am[m] = _mm256_broadcast_ss(a + m);
-#pragma GCC unroll 8
-        for (int v = 0; v < NV; v++) {
-          const float *bp = b + (size_t)(v / 2) * bb + (size_t)(v % 2) * 8;
-          const __m256 bv =
-              masked && v == NV - 1 ? _mm256_maskload_ps(bp, mask) : _mm256_loadu_ps(bp);
-#pragma GCC unroll 8
-          for (int m = 0; m < MR; m++) acc[m][v] = _mm256_fmadd_ps(am[m], bv, acc[m][v]);
-        }
-      }
+    size_t p = nps[r];
+    for (; p >= (size_t)U; p -= (size_t)U) {
+#pragma GCC unroll 4
+      for (int u = 0; u < U; u++, a += as, b += bs) step(MR, NV, masked, a, b, bb, mask, acc[u]);
     }
+    for (; p > 0; p--, a += as, b += bs) step(MR, NV, masked, a, b, bb, mask, acc[0]);
   }
+#pragma GCC unroll 4
+  for (int u = 1; u < U; u++)
+#pragma GCC unroll 8
+    for (int m = 0; m < MR; m++)
+#pragma GCC unroll 8
+      for (int v = 0; v < NV; v++) acc[0][m][v] = _mm256_add_ps(acc[0][m][v], acc[u][m][v]);
 #pragma GCC unroll 8
   for (int m = 0; m < MR; m++)
 #pragma GCC unroll 8
     for (int v = 0; v < NV; v++) {
       double *cp = c + (size_t)m * ldc + (size_t)v * 8;
-      const __m256d lo = _mm256_cvtps_pd(_mm256_castps256_ps128(acc[m][v]));
-      const __m256d hi = _mm256_cvtps_pd(_mm256_extractf128_ps(acc[m][v], 1));
+      const __m256d lo = _mm256_cvtps_pd(_mm256_castps256_ps128(acc[0][m][v]));
+      const __m256d hi = _mm256_cvtps_pd(_mm256_extractf128_ps(acc[0][m][v], 1));
       _mm256_storeu_pd(cp, _mm256_add_pd(_mm256_loadu_pd(cp), lo));
       _mm256_storeu_pd(cp + 4, _mm256_add_pd(_mm256_loadu_pd(cp + 4), hi));
     }
