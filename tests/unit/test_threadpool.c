@@ -60,3 +60,30 @@ TEST(threadpool_sizes) {
   for (int i = 0; i < 5; i++) CHECK(atomic_load(&hits[i]) == 1);
   CHECK(atomic_load(&c.bad_thread) == 0);
 }
+
+/* Both hand-offs: jobs back to back (workers still spinning) and jobs after a pause long enough
+ * that the workers have gone to sleep on the condition variable; thousands of tiny items, which
+ * are claimed in chunks, still each run once. */
+TEST(threadpool_spin_and_sleep) {
+  for (size_t t = 2; t <= 3; t++) {
+    tconv_threadpool *pool = NULL;
+    CHECK_OK(tconv_threadpool_create(t, &pool));
+    if (pool == NULL) continue;
+    const size_t n = 5003;
+    atomic_int *hits = calloc(n, sizeof(atomic_int));
+    CHECK(hits != NULL);
+    if (hits == NULL) break;
+    count_ctx c = {hits, t, 0};
+    for (int rep = 0; rep < 12; rep++) {
+      if (rep % 4 == 3) usleep(20000); /* past the spin window: the workers sleep */
+      tconv_parallel_for(pool, n, count_item, &c);
+      tconv_parallel_for(pool, 2, count_item, &c);
+    }
+    int ok = 1;
+    for (size_t i = 0; i < n; i++) ok &= atomic_load(&hits[i]) == (i < 2 ? 24 : 12);
+    CHECK(ok);
+    CHECK(atomic_load(&c.bad_thread) == 0);
+    free(hits);
+    tconv_threadpool_destroy(pool);
+  }
+}
