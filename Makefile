@@ -42,6 +42,7 @@ TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
 
 # ISA flags per source file, never globally: a file named *-avx2-fma.c gets AVX2+FMA.
 $(BUILD)/%-avx2-fma.o: ISAFLAGS := -mavx2 -mfma
+$(BUILD)/%-avx512f.o: ISAFLAGS := -mavx512f -mavx512vl -mavx2 -mfma
 
 all: $(BUILD)/libtconv.a $(BUILD)/libtconv.so $(BUILD)/tconv
 

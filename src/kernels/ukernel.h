@@ -43,6 +43,20 @@ void tconv_f32_gemm_ukernel_6x16__avx2_fma(size_t mr, size_t nr, size_t kc, size
                                            float *const *c, const float *bias,
                                            const tconv_uk_params *params, unsigned flags);
 
+/* AVX-512 GEMM micro-kernel over up to 4 adjacent 16-filter panels (6 x 16*ceil(nr/16), nr <= 64):
+ * the 6x16 contract with panel q of tap s at w[s] + q*wstride (the 6x16 packing, unchanged), so
+ *   C[m][n] = init[m][n] + sum over s, k of a[s*MR + m][k] * w[s][(n/16)*wstride + k*16 + n%16]
+ * in the same order as the 6x16 kernels (bitwise-equal results). */
+#define TCONV_GEMM64_NP 4
+typedef void (*tconv_gemm64_ukernel_fn)(size_t mr, size_t nr, size_t kc, size_t ks,
+                                        const float *const *a, const float *const *w,
+                                        size_t wstride, float *const *c, const float *bias,
+                                        const tconv_uk_params *params, unsigned flags);
+void tconv_f32_gemm_ukernel_6x64__avx512f(size_t mr, size_t nr, size_t kc, size_t ks,
+                                          const float *const *a, const float *const *w,
+                                          size_t wstride, float *const *c, const float *bias,
+                                          const tconv_uk_params *params, unsigned flags);
+
 /* Dot micro-kernel, 6 pixels x up to 2 filters, vectorised over k (few filters per group):
  *   C[m][n] = init[m][n] + sum over s, k of a[s*MR + m][k] * w[s][n*kc + k]
  * Same a / c / bias / flags contract as the GEMM kernel; w per tap is [nr][kc], filter-major

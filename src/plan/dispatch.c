@@ -11,7 +11,10 @@
 
 #include "core/internal.h"
 
-static const char *const path_names[] = {"auto", "avx2", "scalar", "reference"};
+/* indices 0-3 are the tconv_path values; "avx512" (4) runs as TCONV_PATH_AVX2 plus the AVX-512
+ * forward GEMM kernel */
+enum { PATH_AVX512 = 4 };
+static const char *const path_names[] = {"auto", "avx2", "scalar", "reference", "avx512"};
 static atomic_int requested = TCONV_PATH_AUTO;
 static pthread_once_t env_once = PTHREAD_ONCE_INIT;
 
@@ -19,6 +22,16 @@ bool tconv_cpu_has_avx2_fma(void) {
 #if defined(__x86_64__) || defined(__i386__)
   __builtin_cpu_init();
   return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#else
+  return false;
+#endif
+}
+
+bool tconv_cpu_has_avx512(void) {
+#if defined(__x86_64__)
+  __builtin_cpu_init();
+  return tconv_cpu_has_avx2_fma() && __builtin_cpu_supports("avx512f") &&
+         __builtin_cpu_supports("avx512vl");
 #else
   return false;
 #endif
@@ -37,6 +50,7 @@ static void env_init(void) {
   if (env == NULL) return;
   int p = path_parse(env);
   if (p < 0 || (p == TCONV_PATH_AVX2 && !tconv_cpu_has_avx2_fma())) return;
+  if (p == PATH_AVX512 && !tconv_cpu_has_avx512()) return;
   atomic_store(&requested, p);
 }
 
@@ -45,9 +59,11 @@ tconv_status tconv_set_kernel_path(const char *name) {
   RETURN_IF(name == NULL, TCONV_INVALID_ARGUMENT, "kernel path: name is NULL");
   int p = path_parse(name);
   RETURN_IF(p < 0, TCONV_INVALID_ARGUMENT,
-            "kernel path '%.64s' is unknown (use auto, avx2, scalar or reference)", name);
+            "kernel path '%.64s' is unknown (use auto, avx2, avx512, scalar or reference)", name);
   RETURN_IF(p == TCONV_PATH_AVX2 && !tconv_cpu_has_avx2_fma(), TCONV_UNSUPPORTED,
             "kernel path 'avx2': this CPU lacks AVX2+FMA");
+  RETURN_IF(p == PATH_AVX512 && !tconv_cpu_has_avx512(), TCONV_UNSUPPORTED,
+            "kernel path 'avx512': this CPU lacks AVX-512 F+VL (or AVX2+FMA)");
   atomic_store(&requested, p);
   return TCONV_OK;
 }
@@ -61,5 +77,12 @@ tconv_path tconv_dispatch_path(void) {
   pthread_once(&env_once, env_init);
   int p = atomic_load(&requested);
   if (p == TCONV_PATH_AUTO) return tconv_cpu_has_avx2_fma() ? TCONV_PATH_AVX2 : TCONV_PATH_SCALAR;
+  if (p == PATH_AVX512) return TCONV_PATH_AVX2;
   return (tconv_path)p;
+}
+
+bool tconv_dispatch_avx512(void) {
+  pthread_once(&env_once, env_init);
+  int p = atomic_load(&requested);
+  return p == PATH_AVX512 || (p == TCONV_PATH_AUTO && tconv_cpu_has_avx512());
 }

@@ -240,6 +240,8 @@ typedef struct gemm_job {
   const float *bias;
   const tconv_activation *act;
   tconv_gemm_ukernel_fn uk;
+  tconv_gemm64_ukernel_fn uk64; /* AVX-512: np adjacent panels per call (NULL: uk, 1 panel) */
+  size_t np;
   tconv_uk_params params;
   unsigned last_flags;  /* CLAMP for relu / relu6 */
   bool act_after;       /* other activations: applied per finished tile */
@@ -350,9 +352,10 @@ static void gemm_item(void *ctx, size_t item, size_t thread) {
         }
         ti->ks = ks;
       }
-      for (size_t jt = 0; jt < p->ntiles; jt++) {
+      for (size_t jt = 0; jt < p->ntiles; jt += job->np) {
         const float *wpanel = wgrp + jt * panel;
-        const size_t nr = ocg - jt * nrp < nrp ? ocg - jt * nrp : nrp;
+        const size_t width = job->np * nrp; /* filters per call */
+        const size_t nr = ocg - jt * nrp < width ? ocg - jt * nrp : width;
         const float *bias = job->bias ? job->bias + grp * ocg + jt * nrp : NULL;
         unsigned flags = (first ? 0u : TCONV_UK_ACCUMULATE) | (last ? job->last_flags : 0u);
         for (size_t t = 0; t < ntile_m; t++) {
@@ -361,7 +364,10 @@ static void gemm_item(void *ctx, size_t item, size_t thread) {
           const size_t *taps = (const size_t *)(a + job->tap_chunk * MR);
           for (size_t s = 0; s < ti->ks; s++) wptr[s] = wpanel + (taps[s] * icg + k0) * nrp;
           for (size_t m = 0; m < ti->mr; m++) crow[m] = ti->c[m] + jt * nrp;
-          job->uk(ti->mr, nr, k1 - k0, ti->ks, a, wptr, crow, bias, &job->params, flags);
+          if (job->uk64)
+            job->uk64(ti->mr, nr, k1 - k0, ti->ks, a, wptr, panel, crow, bias, &job->params, flags);
+          else
+            job->uk(ti->mr, nr, k1 - k0, ti->ks, a, wptr, crow, bias, &job->params, flags);
           if (last && job->act_after)
             for (size_t m = 0; m < ti->mr; m++) tconv_activation_apply(job->act, crow[m], nr);
         }
@@ -372,7 +378,7 @@ static void gemm_item(void *ctx, size_t item, size_t thread) {
 /* NHWC core of the GEMM path. */
 static tconv_status gemm_run(const tconv_plan *p, const float *x, const float *bias,
                              const tconv_activation *act, float *y, tconv_threadpool *pool,
-                             tconv_gemm_ukernel_fn uk) {
+                             tconv_gemm_ukernel_fn uk, tconv_gemm64_ukernel_fn uk64) {
   const tconv_geometry *g = &p->g;
   gemm_job job;
   memset(&job, 0, sizeof job);
@@ -382,6 +388,8 @@ static tconv_status gemm_run(const tconv_plan *p, const float *x, const float *b
   job.bias = bias;
   job.act = act;
   job.uk = uk;
+  job.uk64 = p->dot ? NULL : uk64;
+  job.np = job.uk64 ? TCONV_GEMM64_NP : 1;
   job.params.lo = -INFINITY;
   job.params.hi = INFINITY;
   if (act != NULL && act->kind == TCONV_ACT_RELU) {
@@ -511,7 +519,11 @@ tconv_status tconv_plan_run_nhwc(const tconv_plan *p, const float *x, const floa
   if (path == TCONV_PATH_AVX2)
     uk = p->dot ? tconv_f32_dot_ukernel_6x2__avx2_fma : tconv_f32_gemm_ukernel_6x16__avx2_fma;
 #endif
-  return gemm_run(p, x, bias, act, y, pool, uk);
+  tconv_gemm64_ukernel_fn uk64 = NULL;
+#if defined(__x86_64__)
+  if (path == TCONV_PATH_AVX2 && tconv_dispatch_avx512()) uk64 = tconv_f32_gemm_ukernel_6x64__avx512f;
+#endif
+  return gemm_run(p, x, bias, act, y, pool, uk, uk64);
 }
 
 void tconv_plan_choose(tconv_plan *p) { (void)p; }

@@ -68,6 +68,8 @@ static void kcase_check(const kcase *c, unsigned long long seed, tconv_threadpoo
   float *ab = malloc(g.out_c * sizeof(float));
   float *ref = malloc(yn * sizeof(float)), *mag = malloc(yn * sizeof(float));
   float *y = malloc(yn * sizeof(float)), *y0 = malloc(yn * sizeof(float));
+  float *yavx2 = malloc(yn * sizeof(float)); /* the avx2 path's result, for the avx512 path */
+  int have_avx2 = 0;
   fill(x, xn, &rng);
   fill(k, kn, &rng);
   fill(b, g.out_c, &rng);
@@ -81,9 +83,9 @@ static void kcase_check(const kcase *c, unsigned long long seed, tconv_threadpoo
 
   tconv_plan *plan = NULL;
   CHECK_OK(tconv_plan_create(&g, k, &plan));
-  const char *paths[] = {"scalar", "avx2", "auto"};
+  const char *paths[] = {"scalar", "avx2", "avx512", "auto"};
   int bad = 0;
-  for (size_t pi = 0; pi < 3 && plan; pi++) {
+  for (size_t pi = 0; pi < 4 && plan; pi++) {
     if (tconv_set_kernel_path(paths[pi]) != TCONV_OK) continue; /* ISA missing */
     for (size_t t = 0; t < npools; t++) {
       for (size_t i = 0; i < yn; i++) y[i] = NAN; /* every output must be written */
@@ -102,6 +104,10 @@ static void kcase_check(const kcase *c, unsigned long long seed, tconv_threadpoo
           }
         }
         memcpy(y0, y, yn * sizeof(float));
+        /* the AVX-512 GEMM kernel keeps the 6x16 kernels' summation order: bitwise equal */
+        if (pi == 1) memcpy(yavx2, y, yn * sizeof(float)), have_avx2 = 1;
+        if (pi == 2 && have_avx2 && memcmp(yavx2, y, yn * sizeof(float)) != 0 && bad++ < 3)
+          fprintf(stderr, "  path avx512 differs from path avx2\n");
       } else if (memcmp(y0, y, yn * sizeof(float)) != 0) {
         if (bad++ < 3)
           fprintf(stderr, "  path %s: %zu threads differ from 1 thread\n", paths[pi],
@@ -114,6 +120,7 @@ static void kcase_check(const kcase *c, unsigned long long seed, tconv_threadpoo
   if (bad) cases_failed++;
   tconv_plan_destroy(plan);
   free(x), free(k), free(b), free(ax), free(ak), free(ab), free(ref), free(mag), free(y), free(y0);
+  free(yavx2);
 }
 
 static kcase kcase_base(void) {
@@ -152,6 +159,32 @@ TEST(kernels_tile_edges) {
       kcase_check(&c, m * 100 + n, pools, np);
     }
   CHECK(cases_run - before == 7 * 33);
+  CHECK(cases_failed == failed_before);
+  free_pools(pools, np);
+}
+
+/* Wide tiles of the AVX-512 kernel (up to 4 panels per call): every panel count 1..4 with a
+ * partial last panel, full 64, and 64 + a remainder (a 4-panel call, then a short one), relu
+ * clamps, and channel chunks;
+ * channels above 16 so the tile is the GEMM one (not the direct row paths). */
+TEST(kernels_wide_tiles) {
+  tconv_threadpool *pools[3];
+  size_t np = make_pools(pools);
+  const size_t ocs[] = {40, 47, 48, 49, 57, 63, 64, 65, 81, 130};
+  const int before = cases_run, failed_before = cases_failed;
+  for (size_t i = 0; i < sizeof ocs / sizeof ocs[0]; i++) {
+    kcase c = kcase_base();
+    c.n = 1 + i % 3;
+    c.ih = 3, c.iw = 4;
+    c.oc = ocs[i];
+    c.ic = i == 9 ? 300 : 17 + 2 * i; /* 300: channel chunks accumulate onto C */
+    c.act = i % 2 ? TCONV_ACT_RELU : TCONV_ACT_LINEAR;
+    c.kh = c.kw = 3;
+    c.sh = c.sw = 2;
+    c.pt = c.pl = 1;
+    kcase_check(&c, 9000 + i, pools, np);
+  }
+  CHECK(cases_run - before == (int)(sizeof ocs / sizeof ocs[0]));
   CHECK(cases_failed == failed_before);
   free_pools(pools, np);
 }
@@ -243,6 +276,14 @@ TEST(kernels_path_selection) {
   CHECK(tconv_dispatch_path() == TCONV_PATH_SCALAR);
   CHECK_STATUS(tconv_set_kernel_path("avx2"),
                tconv_cpu_has_avx2_fma() ? TCONV_OK : TCONV_UNSUPPORTED);
+  CHECK_STATUS(tconv_set_kernel_path("avx512"),
+               tconv_cpu_has_avx512() ? TCONV_OK : TCONV_UNSUPPORTED);
+  if (tconv_cpu_has_avx512()) { /* runs as the AVX2 path plus the AVX-512 GEMM kernel */
+    CHECK(tconv_dispatch_path() == TCONV_PATH_AVX2);
+    CHECK(tconv_dispatch_avx512());
+    CHECK_OK(tconv_set_kernel_path("avx2"));
+    CHECK(!tconv_dispatch_avx512());
+  }
   CHECK_OK(tconv_set_kernel_path("REFERENCE"));
   CHECK(tconv_dispatch_path() == TCONV_PATH_REFERENCE);
   CHECK_OK(tconv_set_kernel_path("auto"));
