@@ -35,7 +35,7 @@ static bool axis_uniform(const tconv_axis *ax) {
   return true;
 }
 
-static size_t axis_step(const tconv_axis *ax, size_t p) {
+static inline size_t axis_step(const tconv_axis *ax, size_t p) {
   size_t t0 = ax->tstart[p];
   return ax->tstart[p + 1] - t0 > 1 ? ax->e[t0 + 1] - ax->e[t0] : 0;
 }
@@ -103,6 +103,8 @@ typedef struct direct_job {
   void *scratch;
   size_t scratch_stride, ldo, maxtaps;
 } direct_job;
+
+#if defined(__x86_64__) /* the kernels below are x86 only; plan.c calls this only there */
 
 /* NHWC row (n, ih) -> planar [c][pad | w | pad]. */
 static void planar_item(void *ctx, size_t row, size_t thread) {
@@ -252,3 +254,13 @@ tconv_status tconv_direct_run(const tconv_plan *p, const float *x, const float *
   tconv_dealloc(j.scratch);
   return TCONV_OK;
 }
+
+#else
+
+tconv_status tconv_direct_run(const tconv_plan *p, const float *x, const float *bias,
+                              const tconv_activation *act, float *y, tconv_threadpool *pool) {
+  (void)p, (void)x, (void)bias, (void)act, (void)y, (void)pool;
+  return tconv_error(TCONV_UNSUPPORTED, "forward: the direct row paths need x86-64");
+}
+
+#endif

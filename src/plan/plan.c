@@ -403,8 +403,9 @@ static tconv_status gemm_run(const tconv_plan *p, const float *x, const float *b
     job.act_after = true;
   }
   const size_t icg = p->icg;
-  job.ic_chunk = icg == 0 ? 1 : icg * NR <= CHUNK_FLOATS ? icg : CHUNK_FLOATS / NR;
-  job.tap_chunk = icg * NR <= CHUNK_FLOATS ? CHUNK_FLOATS / (icg * NR + (icg == 0)) : 1;
+  const size_t cf = CHUNK_FLOATS; /* per panel; 1024..16384 measured flat with AVX-512 */
+  job.ic_chunk = icg == 0 ? 1 : icg * NR <= cf ? icg : cf / NR;
+  job.tap_chunk = icg * NR <= cf ? cf / (icg * NR + (icg == 0)) : 1;
   if (p->dot) { /* the dot kernel's weight rows are kc long: no channel chunks */
     job.ic_chunk = icg;
     job.tap_chunk = 64;

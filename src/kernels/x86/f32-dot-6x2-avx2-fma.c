@@ -1,3 +1,4 @@
+#if defined(__x86_64__) /* x86-only file: empty elsewhere so a portable build still links */
 /* AVX2+FMA "dot" micro-kernel for layers with very few filters per group (Cout 1..4: the GEMM
  * kernel would leave 12-15 of its 16 lanes idle).  It vectorises over the input channels
  * instead: 6 output pixels x 2 filters = 12 ymm accumulators of per-lane partial sums, reduced
@@ -78,3 +79,5 @@ void tconv_f32_dot_ukernel_6x2__avx2_fma(size_t mr, size_t nr, size_t kc, size_t
       c[m][n] = v;
     }
 }
+
+#endif /* __x86_64__ */

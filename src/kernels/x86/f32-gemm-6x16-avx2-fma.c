@@ -1,3 +1,4 @@
+#if defined(__x86_64__) /* x86-only file: empty elsewhere so a portable build still links */
 /* AVX2+FMA GEMM micro-kernel, 6 x 16: twelve ymm accumulators (6 rows x 2 vectors), two weight
  * vectors and one broadcast per k step — 15 of the 16 ymm registers, so nothing spills.
  * Contract: src/kernels/ukernel.h and docs/kernels.md. */
@@ -96,3 +97,5 @@ void tconv_f32_gemm_ukernel_6x16__avx2_fma(size_t mr, size_t nr, size_t kc, size
   if (mr > 4) row_store(c[4], nr, mask0, mask1, c40, c41);
   if (mr > 5) row_store(c[5], nr, mask0, mask1, c50, c51);
 }
+
+#endif /* __x86_64__ */

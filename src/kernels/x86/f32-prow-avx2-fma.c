@@ -1,3 +1,4 @@
+#if defined(__x86_64__) /* x86-only file: empty elsewhere so a portable build still links */
 /* AVX2+FMA "pixel-lanes" row kernel for layers with at most 4 filters per group (Cout 1..4,
  * where a GEMM tile would leave most of its 16 lanes idle): the lanes hold 8 consecutive output
  * pixels of one phase row, and the registers hold up to 12 accumulators (JV pixel vectors x R
@@ -242,3 +243,5 @@ void tconv_f32_planar__avx2(size_t nw, size_t nc, const float *src, size_t sc, f
   for (; c < nc; c++)
     for (size_t w = 0; w < nw; w++) dst[c * ds + w] = src[w * sc + c];
 }
+
+#endif /* __x86_64__ */
