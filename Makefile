@@ -73,6 +73,22 @@ sanitize:
 	  CFLAGS="-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" \
 	  LDFLAGS="-fsanitize=address,undefined" test
 
+# ThreadSanitizer over the threaded unit tests (pools of 2-3 threads, concurrent layer use).
+TSAN_TESTS ?= threadpool concurrency kernels backward_fast
+tsan:
+	$(MAKE) BUILD=build-tsan CC=clang OPT=-O1 CFLAGS="-O1 -g -fsanitize=thread" \
+	  LDFLAGS="-fsanitize=thread" build-tsan/unit-tests
+	TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" build-tsan/unit-tests $(TSAN_TESTS)
+
+# Every library allocation, then every write, failing in turn under each unit test (ASan build).
+fault-injection:
+	$(MAKE) BUILD=build-asan CC=clang OPT=-O1 \
+	  CFLAGS="-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" \
+	  LDFLAGS="-fsanitize=address,undefined" build-asan/unit-tests
+	build-asan/unit-tests --fail-alloc
+	build-asan/unit-tests --fail-write=all
+.PHONY: tsan fault-injection
+
 clean:
 	rm -rf build build-*
 

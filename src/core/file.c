@@ -2,6 +2,7 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,8 +10,18 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* Test-only fault injection (see internal.h): the call whose index equals
+ * tconv_test_write_fail_at writes half its bytes, then fails as a full disk does. */
+atomic_long tconv_test_write_calls;
+atomic_long tconv_test_write_fail_at = -1;
+
 int tconv_write_all(int fd, const void *buf, size_t n) {
   const unsigned char *p = buf;
+  if (atomic_fetch_add(&tconv_test_write_calls, 1) == atomic_load(&tconv_test_write_fail_at)) {
+    ssize_t w = n / 2 > 0 ? write(fd, p, n / 2) : 0;
+    (void)w;
+    return ENOSPC;
+  }
   while (n > 0) {
     ssize_t w = write(fd, p, n);
     if (w < 0) {

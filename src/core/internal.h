@@ -55,6 +55,11 @@ typedef tconv_status (*tconv_write_fn)(void *ctx, int fd);
 tconv_status tconv_write_atomic(const char *path, tconv_write_fn writer, void *ctx);
 /* write() all bytes, retrying on EINTR and short writes.  0 on success, else errno. */
 int tconv_write_all(int fd, const void *buf, size_t n);
+/* Test-only fault injection, never set by the library: every tconv_write_all call increments
+ * tconv_test_write_calls, and the call whose index equals tconv_test_write_fail_at (-1: none)
+ * writes half its bytes and returns ENOSPC (tests/unit/test_faults.c, unit-tests --fail-write). */
+extern _Atomic long tconv_test_write_calls;
+extern _Atomic long tconv_test_write_fail_at;
 /* Reads a whole file, checking its size against max_bytes first.  *out owned by the caller
  * (tconv_dealloc).  Errors: IO_ERROR, LIMIT_EXCEEDED, OUT_OF_MEMORY. */
 tconv_status tconv_read_file(const char *path, uint64_t max_bytes, unsigned char **out,
