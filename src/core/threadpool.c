@@ -5,7 +5,7 @@
  * Latency matters more than anything else here: a forward call on a small layer takes 10-500 us
  * and makes one or two parallel-for calls, so waking a worker through a condition variable
  * (tens of microseconds, more on a loaded box) used to make 2 threads slower than 1.  So:
- *   - workers spin (bounded, with a pause instruction) on the job generation for a while after
+ *   - workers spin (briefly, with a pause instruction) on the job generation after
  *     each job before they sleep on the condition variable, so back-to-back jobs start at once;
  *   - the caller spins on the busy count before it sleeps on `done`;
  *   - items are claimed in chunks (about 8 claims per thread), not one by one, so thousands of
@@ -28,10 +28,12 @@
 #define cpu_relax() ((void)0)
 #endif
 
-/* Pause-loop iterations before sleeping: a pause is 40-140 cycles depending on the core, so
- * this is roughly 50-200 us — longer than the gap between the parallel-fors of one forward
- * call or between back-to-back calls, far shorter than a scheduler tick. */
-#define SPIN_ROUNDS 4096
+/* Pause iterations before sleeping: a pause is 40-140 cycles, so ~3-10 us — enough for the gap
+ * between the parallel-fors of one forward call and between back-to-back calls.  Kept short on
+ * purpose: on an oversubscribed box a waiting thread that spins long (4096 rounds) or
+ * sched_yields steals the time slice of the very thread it waits for (measured: b at 2 threads
+ * 0.017 -> 0.25 ms with 2 busy loops beside it), so after this it sleeps. */
+#define SPIN_ROUNDS 256
 
 struct tconv_threadpool {
   size_t threads; /* including the caller */
