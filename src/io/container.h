@@ -6,6 +6,8 @@
 
 #include "io/formats.h"
 
+#include <string.h>
+
 /* Hard ceiling on a .npy header whatever tconv_limits.max_header_bytes says (numpy's own
  * default is 10,000; a header is a few hundred bytes in practice). */
 #define TCONV_NPY_HEADER_CEILING ((size_t)1 << 20)
@@ -18,6 +20,30 @@ static inline uint64_t tconv_container_file_cap(uint64_t extra) {
   uint64_t t = tconv_get_limits().max_tensor_bytes;
   uint64_t cap = t > (UINT64_MAX - extra) / 2 ? UINT64_MAX : 2 * t + extra;
   return cap;
+}
+
+/* The body of tconv_npz_parse / tconv_safetensors_parse: parse into a zeroed *out, which is left
+ * empty on failure.  Arguments checked by the caller (which names itself in the message). */
+typedef tconv_status (*tconv_container_parser)(const unsigned char *, size_t, tconv_weights *);
+static inline tconv_status tconv_container_parse(const void *bytes, size_t size, tconv_weights *out,
+                                                 tconv_container_parser parse) {
+  memset(out, 0, sizeof *out);
+  tconv_status st = parse(bytes, size, out);
+  if (st != TCONV_OK) tconv_weights_free(out);
+  return st;
+}
+
+/* The body of the matching _read: the whole file (at most cap bytes) through parse, the file's
+ * name in front of any error message (the parser sees only bytes). */
+static inline tconv_status tconv_container_read(const char *path, uint64_t cap, tconv_weights *out,
+                                                tconv_container_parser parse) {
+  memset(out, 0, sizeof *out);
+  unsigned char *buf;
+  size_t size;
+  RETURN_IF_ERROR(tconv_read_file(path, cap, &buf, &size));
+  tconv_status st = tconv_container_parse(buf, size, out, parse);
+  tconv_dealloc(buf);
+  return st == TCONV_OK ? TCONV_OK : tconv_error_context(st, "%s", path);
 }
 
 /* The effective .npy header cap: min(max_header_bytes, 1 MiB). */

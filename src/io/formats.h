@@ -10,4 +10,11 @@
 tconv_status tconv_weights_push(tconv_weights *w, const char *name, tconv_dtype dtype,
                                 tconv_tensor *value);
 
+/* Sets the error message to "<context>: <current message>", context formatted from fmt, and
+ * returns st: how a reader names the file or member its parser failed in.  The current message is
+ * copied first; passing tconv_last_error() to tconv_error directly would make vsnprintf read the
+ * buffer it is writing (undefined; in practice the prefix repeats until the buffer is full). */
+tconv_status tconv_error_context(tconv_status st, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
 #endif

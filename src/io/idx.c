@@ -8,6 +8,7 @@
  * then into a buffer of exactly the implied size plus one byte, so a stream that would inflate
  * further (a gzip bomb, trailing data) is caught without inflating it. */
 #include "core/internal.h"
+#include "io/formats.h"
 
 #include <string.h>
 
@@ -234,6 +235,6 @@ tconv_status tconv_idx_load(const char *path, tconv_tensor *out, uint8_t *type) 
   RETURN_IF_ERROR(tconv_read_file(path, IDX_MAX_FILE_BYTES, &bytes, &size));
   tconv_status st = tconv_idx_parse(bytes, size, out, type);
   tconv_dealloc(bytes);
-  if (st != TCONV_OK) st = tconv_error(st, "%s: %s", path, tconv_last_error());
+  if (st != TCONV_OK) st = tconv_error_context(st, "%s", path);
   return st;
 }

@@ -7,6 +7,7 @@
  * reach libpng's buffers too), user limits set before the header is read, and our own check of
  * width * height and of the row size after the transforms, before any pixel buffer exists. */
 #include "io/image.h"
+#include "io/formats.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -297,7 +298,7 @@ tconv_status tconv_image_load(const char *path, tconv_image *out) {
   RETURN_IF_ERROR(tconv_read_file(path, TCONV_IMAGE_MAX_FILE_BYTES, &bytes, &size));
   tconv_status st = tconv_image_decode(bytes, size, out);
   tconv_dealloc(bytes);
-  if (st != TCONV_OK) st = tconv_error(st, "%s: %s", path, tconv_last_error());
+  if (st != TCONV_OK) st = tconv_error_context(st, "%s", path);
   return st;
 }
 

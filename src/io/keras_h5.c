@@ -140,7 +140,7 @@ static tconv_status read_dataset(h5_read *r, hid_t dset, const char *name, const
   size_t numel;
   st = tconv_check_shape(value.rank, value.shape, tsize ? tsize : 1, &numel, "keras h5 dataset");
   if (st != TCONV_OK) {
-    st = tconv_error(st, "keras h5: dataset '%s': %s", name, tconv_last_error());
+    st = tconv_error_context(st, "keras h5: dataset '%s'", name);
     goto done;
   }
   if (dt == TCONV_DTYPE_FLOAT32 || dt == TCONV_DTYPE_FLOAT64 || dt == TCONV_DTYPE_FLOAT16) {

@@ -89,11 +89,7 @@ tconv_status tconv_keras_zip_read(const char *path, tconv_weights *out) {
   zip_discard(z);
   if (st == TCONV_OK) {
     st = tconv_keras_h5_parse(h5, h5_size, out);
-    if (st != TCONV_OK) {
-      char msg[512];
-      snprintf(msg, sizeof msg, "%s", tconv_last_error());
-      st = tconv_error(st, "%s: %s: %s", path, WEIGHTS_MEMBER, msg);
-    }
+    if (st != TCONV_OK) st = tconv_error_context(st, "%s: %s", path, WEIGHTS_MEMBER);
   }
   tconv_dealloc(h5);
   if (st == TCONV_OK) {

@@ -268,13 +268,8 @@ tconv_status tconv_npy_load(const char *path, tconv_tensor *out) {
   RETURN_IF_ERROR(tconv_read_file(path, cap, &buf, &size));
   tconv_status st = tconv_npy_parse(buf, size, out);
   tconv_dealloc(buf);
-  if (st != TCONV_OK) {
-    /* Name the file in the message (the parser cannot). */
-    char msg[512];
-    snprintf(msg, sizeof msg, "%s", tconv_last_error());
-    return tconv_error(st, "%s: %s", path, msg);
-  }
-  return TCONV_OK;
+  /* Name the file in the message (the parser cannot). */
+  return st == TCONV_OK ? TCONV_OK : tconv_error_context(st, "%s", path);
 }
 
 /* ------------------------------------------------------------------------------------------ */

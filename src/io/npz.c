@@ -323,11 +323,7 @@ static tconv_status read_member(const unsigned char *b, const zip_entry *z, tcon
   memset(&t, 0, sizeof t);
   if (st == TCONV_OK) {
     st = tconv_npy_parse_typed(bytes, (size_t)z->usize, &t, &dt);
-    if (st != TCONV_OK) {
-      char msg[512];
-      snprintf(msg, sizeof msg, "%s", tconv_last_error());
-      st = tconv_error(st, "npz member '%.*s': %s", nl, z->name, msg);
-    }
+    if (st != TCONV_OK) st = tconv_error_context(st, "npz member '%.*s'", nl, z->name);
   }
   tconv_dealloc(owned);
   if (st != TCONV_OK) return st;
@@ -383,26 +379,12 @@ done:
 tconv_status tconv_npz_parse(const void *bytes, size_t size, tconv_weights *out) {
   RETURN_IF(out == NULL || (bytes == NULL && size > 0), TCONV_INVALID_ARGUMENT,
             "npz_parse: NULL argument");
-  memset(out, 0, sizeof *out);
-  tconv_status st = npz_parse(bytes, size, out);
-  if (st != TCONV_OK) tconv_weights_free(out);
-  return st;
+  return tconv_container_parse(bytes, size, out, npz_parse);
 }
 
 tconv_status tconv_npz_read(const char *path, tconv_weights *out) {
   RETURN_IF(path == NULL || out == NULL, TCONV_INVALID_ARGUMENT, "npz_read: NULL argument");
-  memset(out, 0, sizeof *out);
-  unsigned char *buf;
-  size_t size;
-  RETURN_IF_ERROR(tconv_read_file(path, tconv_container_file_cap((uint64_t)1 << 24), &buf, &size));
-  tconv_status st = tconv_npz_parse(buf, size, out);
-  tconv_dealloc(buf);
-  if (st != TCONV_OK) {
-    char msg[512];
-    snprintf(msg, sizeof msg, "%s", tconv_last_error());
-    return tconv_error(st, "%s: %s", path, msg);
-  }
-  return TCONV_OK;
+  return tconv_container_read(path, tconv_container_file_cap((uint64_t)1 << 24), out, npz_parse);
 }
 
 /* ------------------------------------------------------------------------------------------ */

@@ -257,11 +257,7 @@ tconv_status tconv_store_restore_file(tconv_store *store, const char *path,
   tconv_weights w;
   RETURN_IF_ERROR(tconv_weights_load(path, &w));
   tconv_status st = tconv_store_restore(store, &w, opt, restored);
-  if (st != TCONV_OK) {
-    char m[2300];
-    snprintf(m, sizeof m, "%s", tconv_last_error());
-    st = tconv_error(st, "%s: %s", path, m);
-  }
+  if (st != TCONV_OK) st = tconv_error_context(st, "%s", path);
   tconv_weights_free(&w);
   return st;
 }

@@ -443,27 +443,13 @@ done:
 tconv_status tconv_safetensors_parse(const void *bytes, size_t size, tconv_weights *out) {
   RETURN_IF(out == NULL || (bytes == NULL && size > 0), TCONV_INVALID_ARGUMENT,
             "safetensors_parse: NULL argument");
-  memset(out, 0, sizeof *out);
-  tconv_status st = st_parse(bytes, size, out);
-  if (st != TCONV_OK) tconv_weights_free(out);
-  return st;
+  return tconv_container_parse(bytes, size, out, st_parse);
 }
 
 tconv_status tconv_safetensors_read(const char *path, tconv_weights *out) {
   RETURN_IF(path == NULL || out == NULL, TCONV_INVALID_ARGUMENT, "safetensors_read: NULL argument");
-  memset(out, 0, sizeof *out);
-  unsigned char *buf;
-  size_t size;
-  RETURN_IF_ERROR(tconv_read_file(path, tconv_container_file_cap(8 + (uint64_t)ST_MAX_HEADER),
-                                  &buf, &size));
-  tconv_status st = tconv_safetensors_parse(buf, size, out);
-  tconv_dealloc(buf);
-  if (st != TCONV_OK) {
-    char msg[512];
-    snprintf(msg, sizeof msg, "%s", tconv_last_error());
-    return tconv_error(st, "%s: %s", path, msg);
-  }
-  return TCONV_OK;
+  return tconv_container_read(path, tconv_container_file_cap(8 + (uint64_t)ST_MAX_HEADER), out,
+                              st_parse);
 }
 
 /* ------------------------------------------------------------------------------------------ */

@@ -213,8 +213,7 @@ static tconv_status load_entry(bundle *b, const tfckpt_entry *e) {
   char what[64];
   snprintf(what, sizeof what, "tf checkpoint tensor");
   tconv_status st = tconv_check_shape(e->rank, shape, di->size ? di->size : 1, &numel, what);
-  if (st != TCONV_OK) return tconv_error(st, "tf checkpoint: tensor '%s': %s", e->key,
-                                         tconv_last_error());
+  if (st != TCONV_OK) return tconv_error_context(st, "tf checkpoint: tensor '%s'", e->key);
   RETURN_IF(e->shard_id < 0 || e->shard_id >= b->num_shards, TCONV_BAD_FILE,
             "tf checkpoint: tensor '%s' is in shard %lld of %lld", e->key, (long long)e->shard_id,
             (long long)b->num_shards);

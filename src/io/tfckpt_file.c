@@ -42,9 +42,8 @@ static tconv_status state_file_prefix(const char *dir, char **prefix) {
   size_t n = 0;
   tconv_status st = tconv_read_file(state, STATE_FILE_MAX, &text, &n);
   if (st != TCONV_OK) {
-    st = tconv_error(st == TCONV_IO_ERROR ? TCONV_NOT_FOUND : st,
-                     "%s: a directory without a readable TF `checkpoint` state file (%s)", dir,
-                     tconv_last_error());
+    st = tconv_error_context(st == TCONV_IO_ERROR ? TCONV_NOT_FOUND : st,
+                             "%s: a directory without a readable TF `checkpoint` state file", dir);
     tconv_dealloc(state);
     return st;
   }
@@ -168,12 +167,7 @@ tconv_status tconv_tfckpt_read(const char *path, unsigned flags, tconv_weights *
     st = tconv_read_file(index_path, TFCKPT_MAX_INDEX_BYTES, &index, &size);
   if (st == TCONV_OK) {
     st = tfckpt_read_bundle(index, size, index_path, file_open, prefix, flags, out);
-    if (st != TCONV_OK) {
-      /* Name the file in the message. */
-      char msg[512];
-      snprintf(msg, sizeof msg, "%s", tconv_last_error());
-      st = tconv_error(st, "%s: %s", index_path, msg);
-    }
+    if (st != TCONV_OK) st = tconv_error_context(st, "%s", index_path); /* name the file */
   }
   tconv_dealloc(index);
   tconv_dealloc(index_path);

@@ -1,12 +1,24 @@
 /* The weight-file container shared by every reader. */
 #include "io/formats.h"
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
 const char *tconv_dtype_name(tconv_dtype dtype) {
   static const char *names[] = {"float32", "float64", "float16", "bfloat16", "int8",   "uint8",
                                 "int16",   "int32",   "int64",   "bool",     "string", "other"};
   return (unsigned)dtype < sizeof names / sizeof names[0] ? names[dtype] : "other";
+}
+
+tconv_status tconv_error_context(tconv_status st, const char *fmt, ...) {
+  char saved[1024], context[1024];
+  snprintf(saved, sizeof saved, "%s", tconv_last_error());
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(context, sizeof context, fmt, ap);
+  va_end(ap);
+  return tconv_error(st, "%s: %s", context, saved);
 }
 
 tconv_status tconv_weights_push(tconv_weights *w, const char *name, tconv_dtype dtype,

@@ -10,6 +10,7 @@
 #include "models/models.h"
 
 #include "core/internal.h"
+#include "io/formats.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -254,8 +255,7 @@ tconv_status tconv_mnist_load(const char *dir, const char *stem, tconv_tensor *i
     snprintf(path, sizeof path, "%s/%s-images-idx3-ubyte", dir, stem);
     st = tconv_idx_load(path, images, &type);
     if (st == TCONV_IO_ERROR)
-      return tconv_error(TCONV_NOT_FOUND, "%s/%s-images-idx3-ubyte[.gz]: %s", dir, stem,
-                         tconv_last_error());
+      return tconv_error_context(TCONV_NOT_FOUND, "%s/%s-images-idx3-ubyte[.gz]", dir, stem);
   }
   RETURN_IF_ERROR(st);
   if (images->rank != 3 || images->shape[1] != 28 || images->shape[2] != 28 || type != 0x08) {

@@ -212,3 +212,18 @@ TEST(idx_fashion_mnist_from_debian_if_installed) {
   CHECK(mx == 255);
   tconv_tensor_free(&t);
 }
+
+/* A loader's message is "<path>: <parser's message>", the path once (the prefix used to be formatted
+ * from the buffer it was written into, which repeated it until the buffer was full). */
+TEST(idx_load_error_names_the_file_once) {
+  const char *path = io_temp("bad-idx3-ubyte");
+  static const unsigned char junk[6] = {1, 2, 3, 4, 5, 6};
+  CHECK(io_spit(path, junk, sizeof junk));
+  tconv_tensor t;
+  CHECK_FAILS(tconv_idx_load(path, &t, NULL), TCONV_BAD_FILE);
+  const char *msg = tconv_last_error();
+  size_t n = strlen(path);
+  CHECK_MSG(strncmp(msg, path, n) == 0 && strncmp(msg + n, ": IDX", 5) == 0 &&
+                strstr(msg + n, path) == NULL,
+            "message: %s", msg);
+}

@@ -288,3 +288,16 @@ TEST(image_alloc_rejects_bad_arguments) {
   CHECK(img.data == NULL);
   tconv_image_free(&img); /* safe on an empty image */
 }
+
+/* The loader names the file once in front of the decoder's message. */
+TEST(image_load_error_names_the_file_once) {
+  const char *path = io_temp("junk.png");
+  CHECK(io_spit(path, "not an image", 12));
+  tconv_image img;
+  CHECK_FAILS(tconv_image_load(path, &img), TCONV_BAD_FILE);
+  const char *msg = tconv_last_error();
+  size_t n = strlen(path);
+  CHECK_MSG(strncmp(msg, path, n) == 0 && strncmp(msg + n, ": not a PNG", 11) == 0 &&
+                strstr(msg + n, path) == NULL,
+            "message: %s", msg);
+}
