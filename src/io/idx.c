@@ -14,6 +14,8 @@
 
 #ifdef TCONV_HAVE_ZLIB
 #include <zlib.h>
+
+#include "io/zlib_alloc.h"
 #endif
 
 #define IDX_MAX_COUNT 10000000u /* first dimension (number of items) */
@@ -106,17 +108,6 @@ static tconv_status idx_convert(const unsigned char *data, const idx_header *h, 
 }
 
 #ifdef TCONV_HAVE_ZLIB
-static voidpf idx_zalloc(voidpf opaque, uInt items, uInt size) {
-  (void)opaque;
-  size_t n;
-  if (tconv_mul_overflow(items, size, &n)) return Z_NULL;
-  return tconv_alloc(n);
-}
-static void idx_zfree(voidpf opaque, voidpf p) {
-  (void)opaque;
-  tconv_dealloc(p);
-}
-
 /* Inflates until `want` more bytes are produced, the stream ends or the input runs out; returns
  * the count produced in *got.  zlib's avail counters are 32-bit, so feed in slices. */
 static tconv_status idx_inflate(z_stream *z, const unsigned char *in, size_t in_size,
@@ -150,8 +141,8 @@ static tconv_status idx_parse_gzip(const unsigned char *b, size_t size, tconv_te
                                    idx_header *h) {
   z_stream z;
   memset(&z, 0, sizeof z);
-  z.zalloc = idx_zalloc;
-  z.zfree = idx_zfree;
+  z.zalloc = tconv_zlib_alloc;
+  z.zfree = tconv_zlib_free;
   RETURN_IF(inflateInit2(&z, 16 + MAX_WBITS) != Z_OK, TCONV_OUT_OF_MEMORY,
             "IDX: cannot start the gzip decoder");
   unsigned char head[20];

@@ -35,6 +35,8 @@
 #ifdef TCONV_HAVE_ZLIB
 #include <zlib.h>
 
+#include "io/zlib_alloc.h"
+
 /* One central-directory entry, sizes widened to 64 bits. */
 typedef struct zip_entry {
   const unsigned char *name;
@@ -228,17 +230,6 @@ static int by_local_offset(const void *a, const void *b) {
   return x->local < y->local ? -1 : x->local > y->local;
 }
 
-static voidpf zlib_alloc(voidpf opaque, uInt items, uInt size) {
-  (void)opaque;
-  size_t n;
-  if (tconv_mul_overflow(items, size, &n)) return Z_NULL;
-  return tconv_alloc(n);
-}
-static void zlib_free(voidpf opaque, voidpf p) {
-  (void)opaque;
-  tconv_dealloc(p);
-}
-
 static uint32_t crc32_of(uint32_t crc, const void *p, size_t n) {
   return (uint32_t)crc32_z(crc, p, n);
 }
@@ -252,8 +243,8 @@ static tconv_status inflate_member(const unsigned char *b, const zip_entry *z, u
             nl, z->name);
   z_stream zs;
   memset(&zs, 0, sizeof zs);
-  zs.zalloc = zlib_alloc;
-  zs.zfree = zlib_free;
+  zs.zalloc = tconv_zlib_alloc;
+  zs.zfree = tconv_zlib_free;
   if (inflateInit2(&zs, -MAX_WBITS) != Z_OK) {
     tconv_dealloc(buf);
     return tconv_error(TCONV_OUT_OF_MEMORY, "npz: cannot start inflating '%.*s'", nl, z->name);

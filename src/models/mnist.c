@@ -8,6 +8,7 @@
  * neighbourhood.  Layers are named as Keras names them (conv2d_transpose, conv2d_transpose_1,
  * ...), so the checkpoint's variables read like a Keras model's: conv2d_transpose/kernel, ... */
 #include "models/models.h"
+#include "models/rng.h"
 
 #include "core/internal.h"
 #include "io/formats.h"
@@ -163,13 +164,6 @@ tconv_mnist_train_options tconv_mnist_train_defaults(void) {
   return o;
 }
 
-static uint64_t rng_next(uint64_t *s) { /* splitmix64 */
-  uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
-
 tconv_status tconv_mnist_model_train(tconv_mnist_model *m, const float *digits, size_t n,
                                      const tconv_mnist_train_options *opt, double *epoch_loss,
                                      tconv_threadpool *pool) {
@@ -208,7 +202,7 @@ tconv_status tconv_mnist_model_train(tconv_mnist_model *m, const float *digits, 
   double running = 0;
   for (size_t e = 0; st == TCONV_OK && e < opt->epochs; e++) {
     for (size_t i = n - 1; i > 0; i--) { /* a fresh shuffle each epoch */
-      size_t j = rng_next(&rng) % (i + 1), t = order[i];
+      size_t j = tconv_models_rng_next(&rng) % (i + 1), t = order[i];
       order[i] = order[j], order[j] = t;
     }
     double sum = 0;

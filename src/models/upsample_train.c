@@ -6,6 +6,7 @@
  * Conv2DTranspose(1, k, s, 'same') and compared (MSE) with the crop's centre, the part whose
  * neighbourhood is real.  Gradients come from tconv_layer_backward, updates from Adam. */
 #include "models/models.h"
+#include "models/rng.h"
 
 #include "core/internal.h"
 
@@ -16,13 +17,6 @@ tconv_upsample_train_options tconv_upsample_train_defaults(void) {
   tconv_upsample_train_options o = {.steps = 400, .batch = 16, .patch = 24,
                                     .learning_rate = 2e-3, .seed = 1};
   return o;
-}
-
-static uint64_t rng_next(uint64_t *s) { /* splitmix64 */
-  uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
 }
 
 typedef struct train_buffers {
@@ -86,11 +80,11 @@ tconv_status tconv_upsampler_train(tconv_upsampler *u, const tconv_image *images
   for (size_t step = 0; st == TCONV_OK && step < opt->steps; step++) {
     for (size_t n = 0; n < b; n++) {
       const tconv_image *im;
-      do im = &images[rng_next(&rng) % count];
+      do im = &images[tconv_models_rng_next(&rng) % count];
       while (im->width < hr_side || im->height < hr_side);
-      size_t cy = rng_next(&rng) % (im->height - hr_side + 1);
-      size_t cx = rng_next(&rng) % (im->width - hr_side + 1);
-      size_t ch = rng_next(&rng) % im->channels;
+      size_t cy = tconv_models_rng_next(&rng) % (im->height - hr_side + 1);
+      size_t cx = tconv_models_rng_next(&rng) % (im->width - hr_side + 1);
+      size_t ch = tconv_models_rng_next(&rng) % im->channels;
       for (size_t yy = 0; yy < hr_side; yy++)
         for (size_t xx = 0; xx < hr_side; xx++)
           buf.hr[yy * hr_side + xx] = im->data[((cy + yy) * im->width + cx + xx) * im->channels + ch];
