@@ -22,9 +22,20 @@ typedef struct sbuf {
 
 static void sb_add(sbuf *b, const char *s, size_t n) {
   if (b->oom) return;
-  if (b->len + n + 1 > b->cap) {
+  size_t need; /* len + n + the terminating NUL, checked: n comes from caller strings */
+  if (tconv_add_overflow(b->len, n, &need) || tconv_add_overflow(need, 1, &need)) {
+    b->oom = true;
+    return;
+  }
+  if (need > b->cap) {
     size_t cap = b->cap ? b->cap : 256;
-    while (cap < b->len + n + 1) cap *= 2;
+    while (cap < need) {
+      if (cap > SIZE_MAX / 2) {
+        b->oom = true;
+        return;
+      }
+      cap *= 2;
+    }
     char *p = tconv_realloc(b->p, b->cap, cap);
     if (p == NULL) {
       b->oom = true;

@@ -23,13 +23,15 @@ tconv_status tconv_error_context(tconv_status st, const char *fmt, ...) {
 
 tconv_status tconv_weights_push(tconv_weights *w, const char *name, tconv_dtype dtype,
                                 tconv_tensor *value) {
+  size_t bytes;
+  RETURN_IF(tconv_mul_overflow(w->count + 1, sizeof *w->items, &bytes), TCONV_LIMIT_EXCEEDED,
+            "weights: %zu tensors are too many", w->count);
   char *copy = tconv_strdup(name);
-  RETURN_IF(copy == NULL, TCONV_OUT_OF_MEMORY, "out of memory");
-  tconv_named_tensor *items = tconv_realloc(w->items, w->count * sizeof *items,
-                                            (w->count + 1) * sizeof *items);
+  RETURN_IF(copy == NULL, TCONV_OUT_OF_MEMORY, "weights: out of memory adding '%s'", name);
+  tconv_named_tensor *items = tconv_realloc(w->items, w->count * sizeof *items, bytes);
   if (items == NULL) {
     tconv_dealloc(copy);
-    return tconv_error(TCONV_OUT_OF_MEMORY, "out of memory");
+    return tconv_error(TCONV_OUT_OF_MEMORY, "weights: out of memory adding '%s'", name);
   }
   w->items = items;
   tconv_named_tensor *t = &items[w->count++];
