@@ -1,13 +1,17 @@
-/* Helpers for the container-format tests (test_npy.c, test_npz.c, test_safetensors.c): fixture
- * files, temporary paths, a counting allocator that can fail the k-th allocation, and the values
- * the fixture generator (tests/data/io/make_fixtures.py) wrote. */
+/* Helpers for the weight-file and image tests (test_npy.c, test_npz.c, test_safetensors.c,
+ * test_tfckpt.c, test_keras.c, test_restore.c, test_image.c, test_idx.c): fixture files, the
+ * shared testdata, temporary paths, a counting allocator that can fail the k-th allocation, and
+ * the values the fixture generator (tests/data/io/make_fixtures.py) wrote. */
 #ifndef TCONV_IO_TEST_H
 #define TCONV_IO_TEST_H
 
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include "io/formats.h"
 #include "test.h"
 
 #define IO_DATA "tests/data/io/"
@@ -115,6 +119,50 @@ static inline long io_sweep_failures(io_op op, const void *ctx, const char *what
     if (st != TCONV_OUT_OF_MEMORY) return -1;
   }
   return -1;
+}
+
+/* The real TF/Keras/PyTorch-written files beside the repository (../shared/testdata). */
+#define TESTDATA "../shared/testdata"
+
+/* True when TESTDATA is there; otherwise prints one SKIP line for this test. */
+static inline bool io_have_testdata(const char *test) {
+  struct stat sb;
+  if (stat(TESTDATA, &sb) == 0 && S_ISDIR(sb.st_mode)) return true;
+  printf("SKIP %s: %s is missing (clone shared/ beside the repository)\n", test, TESTDATA);
+  return false;
+}
+
+/* Float64 sum of a tensor's values (the testdata READMEs list each tensor's sum). */
+static inline double io_sum_of(const tconv_named_tensor *t) {
+  double s = 0;
+  size_t n = tconv_tensor_numel(&t->value);
+  for (size_t i = 0; i < n; i++) s += t->value.data[i];
+  return s;
+}
+
+/* The tensor named name, or NULL. */
+static inline const tconv_named_tensor *io_by_name(const tconv_weights *w, const char *name) {
+  for (size_t i = 0; i < w->count; i++)
+    if (!strcmp(w->items[i].name, name)) return &w->items[i];
+  return NULL;
+}
+
+/* w = n float32 tensors of random rank (0..3), shape (dims 0..4) and values; tensor i is named
+ * by names[i % 3] (a printf pattern taking i), so each format can mix in the names it must
+ * escape or keep byte-exact. */
+static inline void io_make_weights(tconv_weights *w, size_t n, unsigned long long seed,
+                                   const char *const names[3]) {
+  memset(w, 0, sizeof *w);
+  for (size_t i = 0; i < n; i++) {
+    size_t rank = test_rand_range(&seed, 0, 4), shape[4];
+    for (size_t d = 0; d < rank; d++) shape[d] = test_rand_range(&seed, 0, 5);
+    tconv_tensor t;
+    CHECK_OK(tconv_tensor_alloc(&t, rank, shape));
+    for (size_t k = 0; k < tconv_tensor_numel(&t); k++) t.data[k] = test_rand_float(&seed);
+    char name[64];
+    snprintf(name, sizeof name, names[i % 3], i);
+    CHECK_OK(tconv_weights_push(w, name, TCONV_DTYPE_FLOAT32, &t));
+  }
 }
 
 /* Bitwise float comparison (NaN payloads included). */

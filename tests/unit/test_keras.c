@@ -9,29 +9,7 @@
 
 #include "core/internal.h"
 #include "io/keras.h"
-#include "test.h"
-
-#define TESTDATA "../shared/testdata"
-
-static bool have_testdata(const char *test) {
-  struct stat sb;
-  if (stat(TESTDATA, &sb) == 0 && S_ISDIR(sb.st_mode)) return true;
-  printf("SKIP %s: %s is missing (clone shared/ beside the repository)\n", test, TESTDATA);
-  return false;
-}
-
-static double sum_of(const tconv_named_tensor *t) {
-  double s = 0;
-  size_t n = tconv_tensor_numel(&t->value);
-  for (size_t i = 0; i < n; i++) s += t->value.data[i];
-  return s;
-}
-
-static const tconv_named_tensor *by_name(const tconv_weights *w, const char *name) {
-  for (size_t i = 0; i < w->count; i++)
-    if (!strcmp(w->items[i].name, name)) return &w->items[i];
-  return NULL;
-}
+#include "io_test.h"
 
 #define CHECK_TENSOR(t, r, s0, s1, s2, s3, sum, first)                                             \
   do {                                                                                             \
@@ -40,22 +18,22 @@ static const tconv_named_tensor *by_name(const tconv_weights *w, const char *nam
     if (t_ && t_->value.data && t_->value.rank == (r)) {                                           \
       size_t e_[4] = {s0, s1, s2, s3};                                                             \
       for (size_t i_ = 0; i_ < (r); i_++) CHECK(t_->value.shape[i_] == e_[i_]);                    \
-      CHECK_NEAR(sum_of(t_), (sum), 1e-9 * fabs(sum) + 1e-12);                                     \
+      CHECK_NEAR(io_sum_of(t_), (sum), 1e-9 * fabs(sum) + 1e-12);                                     \
       CHECK(t_->value.data[0] == (first));                                                         \
     }                                                                                              \
   } while (0)
 
 #ifdef TCONV_HAVE_HDF5
 TEST(keras_h5_full_model_vlen_strings) {
-  if (!have_testdata("keras_h5_full_model_vlen_strings")) return;
+  if (!io_have_testdata("keras_h5_full_model_vlen_strings")) return;
   tconv_weights w;
   CHECK_OK(tconv_keras_h5_read(TESTDATA "/keras-h5/vae-decoder-k2.7-full-model/decoder.h5", &w));
   CHECK(w.count == 6 && w.format && !strcmp(w.format, "keras-h5"));
   const tconv_named_tensor *k =
-      by_name(&w, "model_weights/conv2d_transpose_2/conv2d_transpose_2/kernel:0");
+      io_by_name(&w, "model_weights/conv2d_transpose_2/conv2d_transpose_2/kernel:0");
   CHECK_TENSOR(k, 4, 3, 3, 32, 64, -1832.8074874173399, -0.0127641475f);
   CHECK(k && k->alias && !strcmp(k->alias, "conv2d_transpose_2/kernel"));
-  CHECK_TENSOR(by_name(&w, "model_weights/conv2d_transpose_2/conv2d_transpose_2/bias:0"), 1, 32,
+  CHECK_TENSOR(io_by_name(&w, "model_weights/conv2d_transpose_2/conv2d_transpose_2/bias:0"), 1, 32,
                0, 0, 0, 3.8397973738610744, -0.0360812098f);
   CHECK_TENSOR(tconv_weights_find(&w, "conv2d_transpose_3/kernel"), 4, 3, 3, 1, 32,
                -33.848994626081549, 0.362607569f);
@@ -65,13 +43,13 @@ TEST(keras_h5_full_model_vlen_strings) {
 }
 
 TEST(keras_h5_weights_only_fixed_strings) {
-  if (!have_testdata("keras_h5_weights_only_fixed_strings")) return;
+  if (!io_have_testdata("keras_h5_weights_only_fixed_strings")) return;
   tconv_weights w;
   CHECK_OK(tconv_keras_h5_read(TESTDATA "/keras-h5/cae-k2.3-weights-only/autoencoder.h5", &w));
   CHECK(w.count == 18);
-  CHECK_TENSOR(by_name(&w, "conv2d_transpose_4/conv2d_transpose_4/kernel:0"), 4, 3, 3, 1, 32,
+  CHECK_TENSOR(io_by_name(&w, "conv2d_transpose_4/conv2d_transpose_4/kernel:0"), 4, 3, 3, 1, 32,
                -4.2369865800719708, 0.164479434f);
-  CHECK_TENSOR(by_name(&w, "conv2d_transpose/conv2d_transpose/kernel:0"), 4, 3, 3, 2, 2,
+  CHECK_TENSOR(io_by_name(&w, "conv2d_transpose/conv2d_transpose/kernel:0"), 4, 3, 3, 2, 2,
                -2.0312736686319113, 0.2236173f);
   CHECK_TENSOR(tconv_weights_find(&w, "conv2d_transpose_3/bias"), 1, 32, 0, 0, 0,
                0.12583218514919281, 0.00863975938f);
@@ -81,7 +59,7 @@ TEST(keras_h5_weights_only_fixed_strings) {
 }
 
 TEST(keras_h5_corrupt_and_truncated) {
-  if (!have_testdata("keras_h5_corrupt_and_truncated")) return;
+  if (!io_have_testdata("keras_h5_corrupt_and_truncated")) return;
   FILE *f = fopen(TESTDATA "/keras-h5/cae-k2.3-weights-only/autoencoder.h5", "rb");
   CHECK(f != NULL);
   if (!f) return;
@@ -109,12 +87,12 @@ TEST(keras_h5_corrupt_and_truncated) {
 #include <zip.h>
 
 TEST(keras_zip_k213_layer_checkpoint_dependencies) {
-  if (!have_testdata("keras_zip_k213")) return;
+  if (!io_have_testdata("keras_zip_k213")) return;
   const char *path = TESTDATA "/keras-h5/gan-generator-k2.13-keras-zip/generator.keras";
   tconv_weights w;
   CHECK_OK(tconv_keras_zip_read(path, &w));
   CHECK(w.count == 4 && w.format && !strcmp(w.format, "keras-zip"));
-  const tconv_named_tensor *k = by_name(&w, "_layer_checkpoint_dependencies/conv2d_transpose/vars/0");
+  const tconv_named_tensor *k = io_by_name(&w, "_layer_checkpoint_dependencies/conv2d_transpose/vars/0");
   CHECK_TENSOR(k, 4, 4, 4, 1, 8, -238.24129601055756, -2.80061483f);
   CHECK(k && k->alias && !strcmp(k->alias, "conv2d_transpose/kernel"));
   CHECK_TENSOR(tconv_weights_find(&w, "conv2d_transpose/bias"), 1, 1, 0, 0, 0, 1.4458408355712891,
@@ -209,18 +187,18 @@ TEST(keras_zip_keras3_layers_vars) {
   CHECK_OK(tconv_weights_load(zpath, &w));
   CHECK(w.format && !strcmp(w.format, "keras-zip"));
   CHECK(w.count == 5);
-  const tconv_named_tensor *k = by_name(&w, "layers/conv2d_transpose/vars/0");
+  const tconv_named_tensor *k = io_by_name(&w, "layers/conv2d_transpose/vars/0");
   CHECK_TENSOR(k, 4, 3, 3, 2, 4, ksum, -1.0f);
   CHECK(k && k->alias && !strcmp(k->alias, "conv2d_transpose/kernel"));
   CHECK_TENSOR(tconv_weights_find(&w, "conv2d_transpose/bias"), 1, 2, 0, 0, 0, 0.25, 0.5f);
   k = tconv_weights_find(&w, "conv2d_transpose_1/kernel");
   CHECK(k && !strcmp(k->name, "layers/functional/layers/conv2d_transpose_1/vars/0"));
-  k = by_name(&w, "optimizer/vars/0");
+  k = io_by_name(&w, "optimizer/vars/0");
   CHECK(k && k->dtype == TCONV_DTYPE_FLOAT64 && k->value.rank == 0 && k->value.data &&
         k->value.data[0] == 0.125f && k->alias == NULL);
-  k = by_name(&w, "optimizer/vars/1");
+  k = io_by_name(&w, "optimizer/vars/1");
   CHECK(k && k->dtype == TCONV_DTYPE_INT64 && k->value.data == NULL);
-  CHECK(by_name(&w, "evil") == NULL);
+  CHECK(io_by_name(&w, "evil") == NULL);
   CHECK(w.metadata && strstr(w.metadata, "Sequential"));
   tconv_weights_free(&w);
   /* The bare .weights.h5 reads the same through the HDF5 path. */

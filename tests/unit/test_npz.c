@@ -48,20 +48,10 @@ TEST(npz_numpy_fixtures) {
   CHECK(w.count == 0 && w.items == NULL);
 }
 
-/* Weights with n ramp tensors of assorted shapes. */
+/* Weights with n random tensors of assorted shapes, names with a '/' and non-ASCII bytes. */
 static void make_weights(tconv_weights *w, size_t n, unsigned long long seed) {
-  memset(w, 0, sizeof *w);
-  for (size_t i = 0; i < n; i++) {
-    size_t rank = test_rand_range(&seed, 0, 4), shape[4];
-    for (size_t d = 0; d < rank; d++) shape[d] = test_rand_range(&seed, 0, 5);
-    tconv_tensor t;
-    CHECK_OK(tconv_tensor_alloc(&t, rank, shape));
-    for (size_t k = 0; k < tconv_tensor_numel(&t); k++) t.data[k] = test_rand_float(&seed);
-    char name[64];
-    snprintf(name, sizeof name, i % 3 == 0 ? "layer_%zu/kernel" : i % 3 == 1 ? "b%zu" : "\xc3\xb1%zu",
-             i);
-    CHECK_OK(tconv_weights_push(w, name, TCONV_DTYPE_FLOAT32, &t));
-  }
+  static const char *const names[3] = {"layer_%zu/kernel", "b%zu", "\xc3\xb1%zu"};
+  io_make_weights(w, n, seed, names);
 }
 
 static void check_same_weights(const tconv_weights *a, const tconv_weights *b) {

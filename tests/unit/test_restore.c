@@ -6,16 +6,7 @@
 #include <unistd.h>
 
 #include "io/formats.h"
-#include "test.h"
-
-#define TESTDATA "../shared/testdata"
-
-static bool have_testdata(const char *test) {
-  struct stat sb;
-  if (stat(TESTDATA, &sb) == 0 && S_ISDIR(sb.st_mode)) return true;
-  printf("SKIP %s: %s is missing (clone shared/ beside the repository)\n", test, TESTDATA);
-  return false;
-}
+#include "io_test.h"
 
 static bool same_values(const tconv_tensor *a, const tconv_tensor *b) {
   size_t n = tconv_tensor_numel(a);
@@ -41,7 +32,7 @@ static tconv_layer *make_layer(tconv_store *s, const char *name, int64_t filters
 }
 
 TEST(restore_tf2_object_graph_names) {
-  if (!have_testdata("restore_tf2_object_graph_names")) return;
+  if (!io_have_testdata("restore_tf2_object_graph_names")) return;
   const char *ckpt = TESTDATA "/tf-ckpt/cvae-init-object-graph";
   tconv_store *s = tconv_store_create();
   tconv_layer *l0 = make_layer(s, NULL, 64, 3, 2, 32), *l1 = make_layer(s, NULL, 32, 3, 2, 64),
@@ -78,7 +69,7 @@ TEST(restore_tf2_object_graph_names) {
 }
 
 TEST(restore_tf1_names_and_errors) {
-  if (!have_testdata("restore_tf1_names_and_errors")) return;
+  if (!io_have_testdata("restore_tf1_names_and_errors")) return;
   const char *ckpt = TESTDATA "/tf-ckpt/tf1-conv-autoencoder-adam";
   tconv_weights w;
   CHECK_OK(tconv_weights_load(ckpt, &w));
@@ -128,7 +119,7 @@ TEST(restore_tf1_names_and_errors) {
 }
 
 TEST(restore_keras_h5_names) {
-  if (!have_testdata("restore_keras_h5_names")) return;
+  if (!io_have_testdata("restore_keras_h5_names")) return;
   tconv_store *s = tconv_store_create();
   tconv_layer *l = make_layer(s, "conv2d_transpose_2", 32, 3, 2, 64);
   CHECK(l != NULL);
@@ -278,7 +269,7 @@ TEST(restore_pytorch_helpers) {
 }
 
 TEST(restore_roundtrip_through_npz_and_safetensors) {
-  if (!have_testdata("restore_roundtrip")) return;
+  if (!io_have_testdata("restore_roundtrip")) return;
   tconv_weights w, back;
   CHECK_OK(tconv_weights_load(TESTDATA "/tf-ckpt/tf1-conv-autoencoder-adam", &w));
   char dir[] = "/tmp/tconv-rt-XXXXXX";

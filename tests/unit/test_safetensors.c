@@ -39,20 +39,10 @@ TEST(safetensors_fixture) {
   tconv_weights_free(&w);
 }
 
+/* Names that need JSON escaping survive the trip. */
 static void make_weights(tconv_weights *w, size_t n, unsigned long long seed) {
-  memset(w, 0, sizeof *w);
-  for (size_t i = 0; i < n; i++) {
-    size_t rank = test_rand_range(&seed, 0, 4), shape[4];
-    for (size_t d = 0; d < rank; d++) shape[d] = test_rand_range(&seed, 0, 5);
-    tconv_tensor t;
-    CHECK_OK(tconv_tensor_alloc(&t, rank, shape));
-    for (size_t k = 0; k < tconv_tensor_numel(&t); k++) t.data[k] = test_rand_float(&seed);
-    char name[64];
-    /* Names that need JSON escaping survive the trip. */
-    snprintf(name, sizeof name, i % 3 == 0 ? "dec_%zu/kernel" : i % 3 == 1 ? "q\"\\\t%zu" : "\xc3\xb1%zu",
-             i);
-    CHECK_OK(tconv_weights_push(w, name, TCONV_DTYPE_FLOAT32, &t));
-  }
+  static const char *const names[3] = {"dec_%zu/kernel", "q\"\\\t%zu", "\xc3\xb1%zu"};
+  io_make_weights(w, n, seed, names);
 }
 
 TEST(safetensors_round_trip) {

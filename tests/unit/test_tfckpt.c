@@ -5,31 +5,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "test.h"
+#include "io_test.h"
 #include "tfckpt_builder.h"
-
-#define TESTDATA "../shared/testdata"
-
-/* True when the shared test data is there; prints one SKIP line per test otherwise. */
-static bool have_testdata(const char *test) {
-  struct stat sb;
-  if (stat(TESTDATA, &sb) == 0 && S_ISDIR(sb.st_mode)) return true;
-  printf("SKIP %s: %s is missing (clone shared/ beside the repository)\n", test, TESTDATA);
-  return false;
-}
-
-static double sum_of(const tconv_named_tensor *t) {
-  double s = 0;
-  size_t n = tconv_tensor_numel(&t->value);
-  for (size_t i = 0; i < n; i++) s += t->value.data[i];
-  return s;
-}
-
-static const tconv_named_tensor *by_name(const tconv_weights *w, const char *name) {
-  for (size_t i = 0; i < w->count; i++)
-    if (!strcmp(w->items[i].name, name)) return &w->items[i];
-  return NULL;
-}
 
 static bool shape_is(const tconv_named_tensor *t, size_t rank, const size_t *shape) {
   if (t == NULL || t->value.rank != rank) return false;
@@ -42,17 +19,17 @@ static bool shape_is(const tconv_named_tensor *t, size_t rank, const size_t *sha
   do {                                                                                             \
     const tconv_named_tensor *t_ = (t);                                                            \
     CHECK(t_ != NULL && t_->value.data != NULL);                                                   \
-    if (t_ && t_->value.data) CHECK_NEAR(sum_of(t_), (expected), 1e-9 * fabs(expected) + 1e-12);   \
+    if (t_ && t_->value.data) CHECK_NEAR(io_sum_of(t_), (expected), 1e-9 * fabs(expected) + 1e-12);   \
   } while (0)
 
 TEST(tfckpt_object_graph_cvae) {
-  if (!have_testdata("tfckpt_object_graph_cvae")) return;
+  if (!io_have_testdata("tfckpt_object_graph_cvae")) return;
   tconv_weights w;
   CHECK_OK(tconv_tfckpt_read(TESTDATA "/tf-ckpt/cvae-init-object-graph/ckpt-101", 0, &w));
   CHECK(w.count == 16);
   CHECK(w.format && !strcmp(w.format, "tf-checkpoint"));
   const char *k1 = "model/generative_net/layer_with_weights-1/kernel/.ATTRIBUTES/VARIABLE_VALUE";
-  const tconv_named_tensor *t = by_name(&w, k1);
+  const tconv_named_tensor *t = io_by_name(&w, k1);
   size_t s1[] = {3, 3, 64, 32};
   CHECK(shape_is(t, 4, s1));
   CHECK(t && t->alias && !strcmp(t->alias, "conv2d_transpose/kernel"));
@@ -63,23 +40,23 @@ TEST(tfckpt_object_graph_cvae) {
     CHECK(t->value.data[1] == -0.0395839624f);
     CHECK(t->value.data[5] == -0.00537463278f);
   }
-  t = by_name(&w, "model/generative_net/layer_with_weights-2/kernel/.ATTRIBUTES/VARIABLE_VALUE");
+  t = io_by_name(&w, "model/generative_net/layer_with_weights-2/kernel/.ATTRIBUTES/VARIABLE_VALUE");
   CHECK(t && t->alias && !strcmp(t->alias, "conv2d_transpose_1/kernel"));
   CHECK_SUM(t, 10.822999689728022);
-  t = by_name(&w, "model/generative_net/layer_with_weights-3/kernel/.ATTRIBUTES/VARIABLE_VALUE");
+  t = io_by_name(&w, "model/generative_net/layer_with_weights-3/kernel/.ATTRIBUTES/VARIABLE_VALUE");
   size_t s3[] = {3, 3, 1, 32};
   CHECK(shape_is(t, 4, s3));
   CHECK_SUM(t, 0.75638701766729355);
-  t = by_name(&w, "model/generative_net/layer_with_weights-0/kernel/.ATTRIBUTES/VARIABLE_VALUE");
+  t = io_by_name(&w, "model/generative_net/layer_with_weights-0/kernel/.ATTRIBUTES/VARIABLE_VALUE");
   CHECK(t && t->alias && !strcmp(t->alias, "dense_1/kernel"));
   CHECK_SUM(t, 15.162110771983862);
   if (t && t->value.data) CHECK(t->value.data[0] == 0.0134440623f);
-  t = by_name(&w, "model/inference_net/layer_with_weights-2/kernel/.ATTRIBUTES/VARIABLE_VALUE");
+  t = io_by_name(&w, "model/inference_net/layer_with_weights-2/kernel/.ATTRIBUTES/VARIABLE_VALUE");
   CHECK_SUM(t, 20.565393617376685);
-  t = by_name(&w, "save_counter/.ATTRIBUTES/VARIABLE_VALUE");
+  t = io_by_name(&w, "save_counter/.ATTRIBUTES/VARIABLE_VALUE");
   CHECK(t && t->dtype == TCONV_DTYPE_INT64 && t->value.rank == 0 && t->value.data == NULL);
   CHECK(t && t->alias && !strcmp(t->alias, "save_counter"));
-  t = by_name(&w, "_CHECKPOINTABLE_OBJECT_GRAPH");
+  t = io_by_name(&w, "_CHECKPOINTABLE_OBJECT_GRAPH");
   CHECK(t && t->dtype == TCONV_DTYPE_STRING && t->alias == NULL);
   const tconv_named_tensor *f = tconv_weights_find(&w, "conv2d_transpose_2/bias");
   CHECK(f && f->value.rank == 1 && f->value.shape[0] == 1);
@@ -88,7 +65,7 @@ TEST(tfckpt_object_graph_cvae) {
 }
 
 TEST(tfckpt_directory_state_file) {
-  if (!have_testdata("tfckpt_directory_state_file")) return;
+  if (!io_have_testdata("tfckpt_directory_state_file")) return;
   tconv_weights w;
   CHECK_OK(tconv_tfckpt_read(TESTDATA "/tf-ckpt/cvae-init-object-graph", 0, &w));
   CHECK(w.count == 16);
@@ -110,22 +87,22 @@ TEST(tfckpt_directory_state_file) {
 }
 
 TEST(tfckpt_name_based_adam) {
-  if (!have_testdata("tfckpt_name_based_adam")) return;
+  if (!io_have_testdata("tfckpt_name_based_adam")) return;
   tconv_weights w;
   CHECK_OK(tconv_tfckpt_read(TESTDATA "/tf-ckpt/tf1-conv-autoencoder-adam/checkpoint-00001700",
                              0, &w));
   CHECK(w.count == 60);
-  const tconv_named_tensor *t = by_name(&w, "decoder/conv1_d/kernel");
+  const tconv_named_tensor *t = io_by_name(&w, "decoder/conv1_d/kernel");
   size_t s[] = {3, 3, 32, 64};
   CHECK(shape_is(t, 4, s));
   CHECK_SUM(t, 41.613237656400088);
   if (t && t->value.data) CHECK(t->value.data[0] == 0.0586801544f && t->value.data[1] == 0.100822829f);
   CHECK(t && t->alias == NULL);
-  CHECK_SUM(by_name(&w, "decoder/conv1_d/kernel/Adam_1"), 413.21216190929408);
-  CHECK_SUM(by_name(&w, "decoder/conv2_d/kernel"), 11.199597417291443);
-  CHECK_SUM(by_name(&w, "decoder/conv2_d/bias/Adam"), -0.003215064003597945);
-  CHECK_SUM(by_name(&w, "Variable"), 0.0010000000474974513);
-  t = by_name(&w, "Variable_1");
+  CHECK_SUM(io_by_name(&w, "decoder/conv1_d/kernel/Adam_1"), 413.21216190929408);
+  CHECK_SUM(io_by_name(&w, "decoder/conv2_d/kernel"), 11.199597417291443);
+  CHECK_SUM(io_by_name(&w, "decoder/conv2_d/bias/Adam"), -0.003215064003597945);
+  CHECK_SUM(io_by_name(&w, "Variable"), 0.0010000000474974513);
+  t = io_by_name(&w, "Variable_1");
   CHECK(t && t->dtype == TCONV_DTYPE_INT32 && t->value.data == NULL);
   /* Keys come in table order, which is sorted. */
   for (size_t i = 1; i < w.count; i++) CHECK(strcmp(w.items[i - 1].name, w.items[i].name) < 0);
@@ -133,19 +110,19 @@ TEST(tfckpt_name_based_adam) {
 }
 
 TEST(tfckpt_snappy_blocks) {
-  if (!have_testdata("tfckpt_snappy_blocks")) return;
+  if (!io_have_testdata("tfckpt_snappy_blocks")) return;
   tconv_weights w;
   tconv_status st = tconv_tfckpt_read(TESTDATA "/tf-ckpt/serving-half-plus-two-cpu/variables", 0, &w);
 #ifdef TCONV_HAVE_SNAPPY
   CHECK_OK(st);
   CHECK(w.count == 5);
-  CHECK_SUM(by_name(&w, "a"), 0.5);
-  CHECK_SUM(by_name(&w, "b"), 2.0);
-  CHECK_SUM(by_name(&w, "c2"), 3.0);
+  CHECK_SUM(io_by_name(&w, "a"), 0.5);
+  CHECK_SUM(io_by_name(&w, "b"), 2.0);
+  CHECK_SUM(io_by_name(&w, "c2"), 3.0);
   tconv_weights_free(&w);
   CHECK_OK(tconv_tfckpt_read(TESTDATA "/tf-ckpt/serving-half-plus-two-tf2-cpu/variables", 0, &w));
   CHECK(w.count == 4);
-  const tconv_named_tensor *t = by_name(&w, "b/.ATTRIBUTES/VARIABLE_VALUE");
+  const tconv_named_tensor *t = io_by_name(&w, "b/.ATTRIBUTES/VARIABLE_VALUE");
   CHECK(t && t->alias && !strcmp(t->alias, "b"));
   CHECK_SUM(t, 2.0);
   CHECK_SUM(tconv_weights_find(&w, "c"), 3.0);
@@ -156,20 +133,20 @@ TEST(tfckpt_snappy_blocks) {
 }
 
 TEST(tfckpt_mkl_and_counter) {
-  if (!have_testdata("tfckpt_mkl_and_counter")) return;
+  if (!io_have_testdata("tfckpt_mkl_and_counter")) return;
   tconv_weights w;
   CHECK_OK(tconv_tfckpt_read(TESTDATA "/tf-ckpt/serving-half-plus-two-mkl/variables", 0, &w));
   CHECK(w.count == 9);
-  const tconv_named_tensor *t = by_name(&w, "conv2d/kernel");
+  const tconv_named_tensor *t = io_by_name(&w, "conv2d/kernel");
   size_t s[] = {1, 1, 1, 1};
   CHECK(shape_is(t, 4, s));
   CHECK_SUM(t, -0.52239596843719482);
-  CHECK_SUM(by_name(&w, "conv2d_2/kernel"), 1.5779432058334351);
+  CHECK_SUM(io_by_name(&w, "conv2d_2/kernel"), 1.5779432058334351);
   tconv_weights_free(&w);
 }
 
 TEST(tfckpt_index_only) {
-  if (!have_testdata("tfckpt_index_only")) return;
+  if (!io_have_testdata("tfckpt_index_only")) return;
   const char *k2 = TESTDATA "/tf-ckpt/index-only-keras2-dcgan-optimizer-slots/ckpt-1";
   const char *k3 = TESTDATA "/tf-ckpt/index-only-keras3-dcgan/cp.ckpt-3";
   tconv_weights w;
@@ -183,7 +160,7 @@ TEST(tfckpt_index_only) {
   CHECK_OK(tconv_tfckpt_read(k3, TCONV_LOAD_ALLOW_MISSING_DATA, &w));
   CHECK(w.count == 60);
   const tconv_named_tensor *t =
-      by_name(&w, "generator_optimizer/_trainable_variables/3/.ATTRIBUTES/VARIABLE_VALUE");
+      io_by_name(&w, "generator_optimizer/_trainable_variables/3/.ATTRIBUTES/VARIABLE_VALUE");
   size_t s[] = {5, 5, 128, 256};
   CHECK(shape_is(t, 4, s));
   tconv_weights_free(&w);
@@ -191,24 +168,13 @@ TEST(tfckpt_index_only) {
 
 /* ---- corrupt variants of real files --------------------------------------------------------- */
 
-static unsigned char *slurp(const char *path, size_t *n) {
-  FILE *f = fopen(path, "rb");
-  if (!f) return NULL;
-  fseek(f, 0, SEEK_END);
-  long len = ftell(f);
-  fseek(f, 0, SEEK_SET);
-  unsigned char *b = malloc(len > 0 ? (size_t)len : 1);
-  *n = fread(b, 1, (size_t)len, f);
-  fclose(f);
-  return b;
-}
-
 TEST(tfckpt_corrupt_index_every_bit) {
-  if (!have_testdata("tfckpt_corrupt_index_every_bit")) return;
+  if (!io_have_testdata("tfckpt_corrupt_index_every_bit")) return;
   size_t in, dn;
-  unsigned char *index = slurp(TESTDATA "/tf-ckpt/serving-half-plus-two-mkl/variables.index", &in);
+  unsigned char *index =
+      io_slurp(TESTDATA "/tf-ckpt/serving-half-plus-two-mkl/variables.index", &in);
   unsigned char *data =
-      slurp(TESTDATA "/tf-ckpt/serving-half-plus-two-mkl/variables.data-00000-of-00001", &dn);
+      io_slurp(TESTDATA "/tf-ckpt/serving-half-plus-two-mkl/variables.data-00000-of-00001", &dn);
   CHECK(index && data);
   if (!index || !data) return;
   const void *shards[1] = {data};
@@ -253,11 +219,12 @@ TEST(tfckpt_corrupt_index_every_bit) {
 }
 
 TEST(tfckpt_corrupt_string_tensor) {
-  if (!have_testdata("tfckpt_corrupt_string_tensor")) return;
+  if (!io_have_testdata("tfckpt_corrupt_string_tensor")) return;
   size_t in, dn;
-  unsigned char *index = slurp(TESTDATA "/tf-ckpt/serving-half-plus-two-tf2-cpu/variables.index", &in);
+  unsigned char *index =
+      io_slurp(TESTDATA "/tf-ckpt/serving-half-plus-two-tf2-cpu/variables.index", &in);
   unsigned char *data =
-      slurp(TESTDATA "/tf-ckpt/serving-half-plus-two-tf2-cpu/variables.data-00000-of-00001", &dn);
+      io_slurp(TESTDATA "/tf-ckpt/serving-half-plus-two-tf2-cpu/variables.data-00000-of-00001", &dn);
   if (!index || !data) {
     CHECK(0);
     return;
@@ -554,14 +521,25 @@ TEST(tfckpt_fuzz_seeds) {
   }
 }
 
-/* Every allocation of a checkpoint read failing in turn: OUT_OF_MEMORY, nothing leaked (LSan in
- * the sanitizer build), and the next call works. */
-static size_t oom_budget, oom_calls;
-static void *oom_malloc(size_t n, void *ctx) {
-  if (oom_calls++ >= oom_budget) return NULL;
-  return malloc(n);
+/* Every allocation of a checkpoint read failing in turn: OUT_OF_MEMORY with a message, nothing
+ * left allocated, *out left empty, and the run with no failure reads both tensors. */
+typedef struct oom_case {
+  const tb_buf *idx;
+  const void *const *shards;
+  const size_t *sizes;
+} oom_case;
+static tconv_status oom_parse_op(const void *ctx) {
+  const oom_case *c = ctx;
+  tconv_weights w;
+  tconv_status st = tconv_tfckpt_parse(c->idx->p, c->idx->n, c->shards, c->sizes, 1, 0, &w);
+  if (st == TCONV_OK) {
+    CHECK(w.count == 2 && w.items[1].value.data[0] == 1.0f);
+    tconv_weights_free(&w);
+  } else {
+    CHECK(w.count == 0 && w.items == NULL);
+  }
+  return st;
 }
-static void oom_free(void *p, void *ctx) { free(p); }
 
 TEST(tfckpt_allocation_failures) {
   float a[3] = {1, 2, 3};
@@ -576,22 +554,8 @@ TEST(tfckpt_allocation_failures) {
   tb_buf idx = tb_index(1, e, 2);
   const void *shards[1] = {shard};
   size_t sizes[1] = {20};
-  size_t k;
-  for (k = 0; k < 1000; k++) {
-    oom_budget = k;
-    oom_calls = 0;
-    tconv_set_allocator(oom_malloc, oom_free, NULL);
-    tconv_weights w;
-    tconv_status st = tconv_tfckpt_parse(idx.p, idx.n, shards, sizes, 1, 0, &w);
-    tconv_set_allocator(NULL, NULL, NULL);
-    if (st == TCONV_OK) {
-      CHECK(w.count == 2 && w.items[1].value.data[0] == 1.0f);
-      tconv_weights_free(&w);
-      break;
-    }
-    CHECK_MSG(st == TCONV_OUT_OF_MEMORY, "allocation %zu: %s", k, tconv_status_string(st));
-    CHECK(w.count == 0 && w.items == NULL);
-  }
-  CHECK(k > 3 && k < 1000);
+  oom_case c = {&idx, shards, sizes};
+  long k = io_sweep_failures(oom_parse_op, &c, "tfckpt_parse");
+  CHECK_MSG(k > 3, "%ld allocation sites", k);
   free(idx.p);
 }
