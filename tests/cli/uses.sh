@@ -159,6 +159,7 @@ expect_fail "index past the set" 1 "$T" mnist show --checkpoint "$d/m.safetensor
 expect_fail "not a checkpoint" 1 "$T" mnist eval --checkpoint "$d/trunc.png"
 expect_fail "upsample checkpoint is not an MNIST model" 1 "$T" mnist eval --checkpoint "$d/up.safetensors"
 expect_fail "unknown subcommand" 2 "$T" mnist fly
+expect_fail "no subcommand" 2 "$T" mnist
 if [ -r /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz ]; then
   "$T" mnist train --data /usr/share/datasets/fashion-mnist --limit 256 --epochs 1 --filters 4 \
     --out "$d/f.safetensors" >"$d/stdout" 2>&1

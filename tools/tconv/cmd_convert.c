@@ -46,8 +46,10 @@ int cmd_convert(int argc, char **argv) {
       if (!w.items[i].alias) continue;
       for (size_t j = 0; j < w.count; j++) {
         if (j != i && !strcmp(w.items[j].name, w.items[i].alias)) {
+          /* Report before freeing: the alias lives in w. */
+          cli_fail("convert: --keras-names: '%s' would name two tensors", w.items[i].alias);
           tconv_weights_free(&w);
-          return cli_fail("convert: --keras-names: '%s' would name two tensors", w.items[i].alias);
+          return 1;
         }
       }
       char *tmp = w.items[i].name;

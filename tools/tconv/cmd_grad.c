@@ -14,7 +14,8 @@ static const char *grad_help =
     "of sum(dy * y) for y = activation(conv2d_transpose(x, kernel) + bias), i.e. dy is the\n"
     "gradient at the layer's output (after the activation; with the default linear activation\n"
     "it is the gradient at the convolution itself).  Shapes as in `tconv apply`; DY has the\n"
-    "output's shape.  The kernel path follows TCONV_KERNELS (auto, avx2, scalar, reference).\n";
+    "output's shape.  The kernel path follows TCONV_KERNELS (auto, avx2, scalar, reference).\n"
+    "  -o, --output PREFIX  where the gradients go (files written atomically)\n";
 
 static int save(const char *prefix, const char *what, const tconv_tensor *t) {
   size_t n = strlen(prefix) + strlen(what) + 8;

@@ -1,5 +1,6 @@
 /* tconv inspect FILE [--json] [--first N] [--names-only]: the tensors of any weight file, like
- * TF's inspect_checkpoint.  tconv convert IN OUT [--keras-names]: rewrite as .npz/.safetensors. */
+ * TF's inspect_checkpoint.  (tconv convert, which rewrites one as .npz/.safetensors, is in
+ * cmd_convert.c.) */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>

@@ -27,10 +27,14 @@ static const char mnist_help[] =
     "  --layers L      Conv2DTranspose layers (default 3)  --batch B (32)  --lr X (0.002)\n"
     "  --limit N       use the first N digits only\n"
     "  --out CKPT      checkpoint (safetensors) to write (default mnist_sr.safetensors)\n"
-    "  show:  the t10k digit N (default 0): its 28x28 input, nearest, bilinear and the model's\n"
-    "         56x56, labelled, as a PNG (-o); --raw FILE also writes the bare 56x56 output\n"
+    "  --seed N        initialization and shuffling seed (default 1)\n"
+    "  --threads N     threads (default: all CPUs)\n"
+    "  --checkpoint CKPT  (show, eval) a checkpoint from `tconv mnist train`\n"
+    "  show:  the t10k digit N (--index, default 0): its 28x28 input, nearest, bilinear and the\n"
+    "         model's 56x56, labelled, as a PNG (-o); --raw FILE also writes the bare 56x56 output\n"
     "  eval:  PSNR (dB, from the mean squared error over all pixels) of 14x14 -> 28x28 on the\n"
-    "         held-out t10k digits: the model against bilinear and nearest\n";
+    "         held-out t10k digits: the model against bilinear and nearest; --json for one JSON\n"
+    "         object\n";
 
 typedef struct mnist_args {
   const char *data, *out, *checkpoint, *png, *raw;
@@ -232,9 +236,11 @@ static int do_eval(const mnist_args *a, tconv_threadpool *pool) {
 }
 
 int cmd_mnist(int argc, char **argv) {
-  if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-    fputs(mnist_help, argc < 2 ? stderr : stdout);
-    return argc < 2 ? 2 : 0;
+  if (argc < 2) /* an error is one line on stderr, not the whole help */
+    return cli_fail("mnist: needs train, show or eval (see tconv mnist --help)"), 2;
+  if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+    fputs(mnist_help, stdout);
+    return 0;
   }
   const char *sub = argv[1];
   mnist_args a = {.out = "mnist_sr.safetensors", .epochs = 10, .filters = 32, .layers = 3,

@@ -38,7 +38,11 @@ static const char upsample_help[] =
     "                  nearest and bilinear against the layer; --json for one JSON object\n"
     "  --compare REF   after upscaling, print PSNR/SSIM of OUT against REF (the original of a\n"
     "                  downscaled IN), and bilinear's for comparison\n"
-    "  --threads N     threads (default: all CPUs)\n";
+    "  --threads N     threads (default: all CPUs)\n"
+    "  --export-c CKPT...  print C source embedding these --train checkpoints (one per scale) as\n"
+    "                  the default weights (scripts/train-upsample.sh writes src/models/ with it)\n"
+    "  --shrink F      box-downscale IN by the integer F (1..64) into OUT (test-data prep);\n"
+    "                  --crop X,Y,W,H first cuts the W x H region at column X, row Y\n";
 
 typedef struct up_args {
   const char *in, *out, *weights, *train_dir, *eval_dir, *train_out, *compare;
@@ -328,9 +332,14 @@ static int run_shrink(const up_args *a) {
   st = tconv_image_alloc(&out, w / f, h / f, c, in.bit_depth);
   if (st == TCONV_OK) {
     float *crop = malloc(w * h * c * sizeof(float));
-    for (size_t y = 0; crop && y < h; y++)
+    if (crop == NULL) { /* was skipped silently, saving an all-zero image */
+      tconv_image_free(&in);
+      tconv_image_free(&out);
+      return cli_fail("upsample --shrink: out of memory for a %zux%zu crop", w, h);
+    }
+    for (size_t y = 0; y < h; y++)
       memcpy(crop + y * w * c, in.data + ((y0 + y) * in.width + x0) * c, w * c * sizeof(float));
-    if (crop) tconv_resample_box_down(crop, h, w, c, f, out.data);
+    tconv_resample_box_down(crop, h, w, c, f, out.data);
     free(crop);
     st = tconv_image_save(a->out, &out);
   }
