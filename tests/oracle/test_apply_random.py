@@ -26,12 +26,9 @@ SEED = 0x7C0DE
 N_CONFIGS = 300
 N_MEDIUM = 24
 PATHS = ("auto", "scalar", "reference")
-ACTS = ["relu", "relu6", "leaky_relu", "elu", "selu", "gelu", "gelu_tanh", "sigmoid",
-        "hard_sigmoid", "tanh", "softplus", "softsign", "swish", "silu", "exponential", "linear"]
+ACTS = harness.ACTIVATIONS
 
-
-def ri(rng, lo, hi):
-    return int(rng.integers(lo, hi + 1))
+ri = harness.ri
 
 
 def random_case(rng, idx, medium=False):
@@ -63,19 +60,7 @@ def random_case(rng, idx, medium=False):
         if rng.random() < 0.3:
             d = [ri(rng, 1, 3), ri(rng, 1, 3)]
         padding = ["SAME", "VALID", "EXPLICIT"][ri(rng, 0, 2)]
-        ex = None
-        if padding == "EXPLICIT":
-            ex = []
-            for I, k, st, dl in ((IH, KH, s[0], d[0]), (IW, KW, s[1], d[1])):
-                F = tfref.full_length(I, k, st, dl)
-                a = ri(rng, 0, min(F - 1, tfref.k_eff(k, dl)))
-                b = ri(rng, 0, min(F - 1 - a, tfref.k_eff(k, dl)))
-                ex += [a, b]
-        out_hw = []
-        for ax, (I, k, st, dl) in enumerate(((IH, KH, s[0], d[0]), (IW, KW, s[1], d[1]))):
-            pair = (0, 0) if ex is None else (ex[2 * ax], ex[2 * ax + 1])
-            choices = [o for o in tfref.tf_accepted_range(I, k, st, dl, padding, pair) if o >= 1]
-            out_hw.append(choices[ri(rng, 0, len(choices) - 1)])
+        ex, out_hw = harness.random_tf_nn(rng, (IH, IW), (KH, KW), s, d, padding, tfref)
         kw.update(form="tf_nn", padding=padding, output_shape=out_hw, explicit=ex)
         args += ["--padding", padding if rng.random() < 0.7 else padding.lower()]
         if ex is not None:

@@ -28,13 +28,10 @@ import tfref  # noqa: E402
 
 SEED = 0x6AD
 N_CONFIGS = 90
-ACTS = ["relu", "relu6", "leaky_relu", "elu", "selu", "gelu", "gelu_tanh", "sigmoid",
-        "hard_sigmoid", "tanh", "softplus", "softsign", "swish", "silu", "exponential", "linear"]
+ACTS = harness.ACTIVATIONS
 SELU_A, SELU_S = 1.6732632423543772848170429916717, 1.0507009873554804934193349852946
 
-
-def ri(rng, lo, hi):
-    return int(rng.integers(lo, hi + 1))
+ri = harness.ri
 
 
 def sig(z):
@@ -134,18 +131,7 @@ def random_case(rng, idx):
         if rng.random() < 0.3:
             d = [ri(rng, 1, 3), ri(rng, 1, 3)]
         padding = ["SAME", "VALID", "EXPLICIT"][ri(rng, 0, 2)]
-        ex = None
-        if padding == "EXPLICIT":
-            ex = []
-            for I, k, st, dl in ((IH, KH, s[0], d[0]), (IW, KW, s[1], d[1])):
-                F = tfref.full_length(I, k, st, dl)
-                a = ri(rng, 0, min(F - 1, tfref.k_eff(k, dl)))
-                ex += [a, ri(rng, 0, min(F - 1 - a, tfref.k_eff(k, dl)))]
-        out_hw = []
-        for ax, (I, k, st, dl) in enumerate(((IH, KH, s[0], d[0]), (IW, KW, s[1], d[1]))):
-            pair = (0, 0) if ex is None else (ex[2 * ax], ex[2 * ax + 1])
-            choices = [o for o in tfref.tf_accepted_range(I, k, st, dl, padding, pair) if o >= 1]
-            out_hw.append(choices[ri(rng, 0, len(choices) - 1)])
+        ex, out_hw = harness.random_tf_nn(rng, in_hw, k_hw, s, d, padding, tfref)
         args += ["--padding", padding, "--output-shape", harness.csv(out_hw)]
         if ex is not None:
             args += ["--explicit-padding", harness.csv(ex)]

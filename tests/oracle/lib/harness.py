@@ -77,3 +77,37 @@ def one_line_error(rc, out, err):
     """A failed command: non-zero status and exactly one non-empty line on stderr."""
     lines = [ln for ln in err.splitlines() if ln.strip()]
     return rc != 0 and len(lines) == 1
+
+
+# ---- random configurations (test_apply_random.py, test_grad.py) ----------------------------
+
+# Every activation the tool's --activation takes.
+ACTIVATIONS = ["relu", "relu6", "leaky_relu", "elu", "selu", "gelu", "gelu_tanh", "sigmoid",
+               "hard_sigmoid", "tanh", "softplus", "softsign", "swish", "silu", "exponential",
+               "linear"]
+
+
+def ri(rng, lo, hi):
+    """A uniform integer in [lo, hi] from a numpy Generator."""
+    return int(rng.integers(lo, hi + 1))
+
+
+def random_tf_nn(rng, in_hw, k_hw, s, d, padding, tfref):
+    """A random tf.nn form for this padding: (explicit pads T,B,L,R or None, output (H, W)) with
+    every output size one TF accepts.  tfref is the caller's reference module (passed in: this
+    file does not know where tests/oracle/tfref.py is imported from)."""
+    (IH, IW), (KH, KW) = in_hw, k_hw
+    ex = None
+    if padding == "EXPLICIT":
+        ex = []
+        for I, k, st, dl in ((IH, KH, s[0], d[0]), (IW, KW, s[1], d[1])):
+            F = tfref.full_length(I, k, st, dl)
+            a = ri(rng, 0, min(F - 1, tfref.k_eff(k, dl)))
+            b = ri(rng, 0, min(F - 1 - a, tfref.k_eff(k, dl)))
+            ex += [a, b]
+    out_hw = []
+    for ax, (I, k, st, dl) in enumerate(((IH, KH, s[0], d[0]), (IW, KW, s[1], d[1]))):
+        pair = (0, 0) if ex is None else (ex[2 * ax], ex[2 * ax + 1])
+        choices = [o for o in tfref.tf_accepted_range(I, k, st, dl, padding, pair) if o >= 1]
+        out_hw.append(choices[ri(rng, 0, len(choices) - 1)])
+    return ex, out_hw
