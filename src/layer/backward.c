@@ -137,7 +137,7 @@ tconv_status tconv_layer_backward(tconv_layer *l, const float *x, const float *y
     if (st != TCONV_OK) goto done;
     y = z;
   }
-  if (has_activity && y == NULL) { /* linear layer with an activity regularizer: y = z */
+  if (has_activity && y == NULL && yn > 0) { /* linear layer with an activity regularizer: y = z */
     const tconv_plan *plan;
     st = tconv_layer_current_plan(l, &plan);
     if (st == TCONV_OK) st = tconv_plan_run(plan, x, l->bias ? l->bias->data : NULL, NULL, z, pool);

@@ -175,8 +175,10 @@ tconv_status tconv_layer_reshape(tconv_layer *l, const size_t input_shape[4],
             "layer %s must be built before reshape", l->name ? l->name : "");
   tconv_geometry g;
   RETURN_IF_ERROR(tconv_geometry_compute(&l->cfg, input_shape, l->kernel->shape, &g));
+  /* An empty output needs no plan (and must not pay for per-row tables of a huge empty axis). */
   tconv_plan *plan = NULL;
-  RETURN_IF_ERROR(tconv_plan_create(&g, l->kernel->data, &plan));
+  if (g.batch * g.out_h * g.out_w * g.out_c > 0)
+    RETURN_IF_ERROR(tconv_plan_create(&g, l->kernel->data, &plan));
   pthread_mutex_lock(&l->plan_lock);
   tconv_plan_destroy(l->plan);
   l->plan = plan;
@@ -197,7 +199,7 @@ tconv_status tconv_layer_current_plan(const tconv_layer *cl, const tconv_plan **
   tconv_status st = TCONV_OK;
   pthread_mutex_lock(&l->plan_lock);
   uint64_t v = tconv_store_version(l->store, l->kernel);
-  if (v != l->plan_version) {
+  if (l->plan == NULL || v != l->plan_version) { /* none yet (empty output at reshape) or stale */
     tconv_plan *plan = NULL;
     st = tconv_plan_create(&l->geom, l->kernel->data, &plan);
     if (st == TCONV_OK) {

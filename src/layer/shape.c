@@ -227,6 +227,12 @@ tconv_status tconv_geometry_compute(const tconv_config *cfg, const size_t input_
     RETURN_IF((uint64_t)ax[a].out > lim.max_dim, TCONV_LIMIT_EXCEEDED,
               "output size %lld on axis %s is above the limit %llu", (long long)ax[a].out,
               axis_name[a], (unsigned long long)lim.max_dim);
+    /* the crops and the extension are sizes too (tconv_geometry_check holds them to the same
+     * limit, so both validators agree) */
+    RETURN_IF((uint64_t)ax[a].pad_begin > lim.max_dim || (uint64_t)ax[a].pad_end > lim.max_dim ||
+                  (uint64_t)ax[a].adjust > lim.max_dim,
+              TCONV_LIMIT_EXCEEDED, "the crop or extension on axis %s is above the limit %llu",
+              axis_name[a], (unsigned long long)lim.max_dim);
   }
   const size_t out_shape[4] = {N, (size_t)ax[0].out, (size_t)ax[1].out, OC};
   RETURN_IF_ERROR(tconv_check_shape(4, input_shape, sizeof(float), NULL, "input"));

@@ -664,6 +664,16 @@ tconv_status tconv_backward_run(const tconv_geometry *g, const float *x, const f
   const size_t xn = g->batch * g->in_h * g->in_w * g->in_c;
   const size_t yn = g->batch * g->out_h * g->out_w * g->out_c;
   const bool nchw = g->data_format == TCONV_CHANNELS_FIRST;
+  if (xn == 0) {
+    /* An empty input (zero width, say, with a bias-only output): dx is empty and the kernel
+     * gets no gradient; the fast paths below size their work by input rows and pixels, so they
+     * never see this case.  The bias still collects every output's gradient. */
+    if (dkernel)
+      memset(dkernel, 0,
+             g->kernel_h * g->kernel_w * (g->out_c / g->groups) * g->in_c * sizeof(float));
+    dx = NULL;
+    dkernel = NULL;
+  }
   float *dzt = NULL, *xt = NULL, *dxt = NULL;
   tconv_status st = TCONV_OK;
   if (nchw) { /* NHWC workspaces */
