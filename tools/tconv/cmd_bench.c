@@ -13,9 +13,11 @@
 int cmd_bench(int argc, char **argv);
 
 static const char bench_help[] =
-    "usage: tconv bench --shapes FILE [--only a,b] [--passes fwd] [--threads 1,2] [--csv]\n"
+    "usage: tconv bench --shapes FILE [--only a,b] [--passes fwd,bwd_d,bwd_w] [--threads 1,2]\n"
+    "                   [--csv]\n"
     "                   [--variants nhwc,nchw] [--budget SECONDS]\n"
-    "Times the forward pass of every shape in FILE (lines: id name N H W Cin Cout K S same|valid,\n"
+    "Times the passes (forward; backward-data and backward-weights with a random dy) of every\n"
+    "shape in FILE (lines: id name N H W Cin Cout K S same|valid,\n"
     "TF padding semantics, f32).  Each cell: 1 warm-up call, then 3..30 timed calls filling about\n"
     "--budget seconds (default 0.4, or $BENCH_BUDGET); reports median/min/max ms and GFLOP/s of\n"
     "2*N*H*W*Cin*Cout*K*K.  --csv prints RESULT,tconv,<variant>,<id>,<name>,<pass>,<threads>,\n"
@@ -128,27 +130,52 @@ static int cmp_double(const void *a, const void *b) {
   return x < y ? -1 : x > y;
 }
 
+/* The benchmarked passes: forward, and the backward passes of training (dy taken random). */
+enum { PASS_FWD, PASS_BWD_D, PASS_BWD_W };
+static const char *pass_names[] = {"fwd", "bwd_d", "bwd_w"};
+
+typedef struct pass_args {
+  const tconv_plan *plan;
+  const tconv_geometry *g;
+  const float *x, *k, *b, *dy;
+  float *y, *dx, *dk;
+  tconv_threadpool *pool;
+} pass_args;
+
+static tconv_status run_pass(int pass, const pass_args *a) {
+  if (pass == PASS_FWD) return tconv_plan_run(a->plan, a->x, a->b, NULL, a->y, a->pool);
+  if (pass == PASS_BWD_D) return tconv_backward(a->g, a->x, a->k, a->dy, a->dx, NULL, NULL, a->pool);
+  return tconv_backward(a->g, a->x, NULL, a->dy, NULL, a->dk, NULL, a->pool);
+}
+
 static int bench_one(const bench_shape *s, tconv_data_format fmt, size_t threads, double budget,
-                     int csv) {
+                     int csv, int pass) {
   tconv_geometry g;
   shape_geometry(s, fmt, &g);
   size_t xn = g.batch * g.in_h * g.in_w * g.in_c, yn = g.batch * g.out_h * g.out_w * g.out_c;
   size_t kn = g.kernel_h * g.kernel_w * g.out_c * g.in_c;
   float *x = malloc(xn * sizeof(float)), *y = malloc(yn * sizeof(float));
   float *k = malloc(kn * sizeof(float)), *b = malloc(g.out_c * sizeof(float));
+  float *dy = pass != PASS_FWD ? malloc(yn * sizeof(float)) : NULL;
+  float *dx = pass == PASS_BWD_D ? malloc(xn * sizeof(float)) : NULL;
+  float *dk = pass == PASS_BWD_W ? malloc(kn * sizeof(float)) : NULL;
   tconv_threadpool *pool = NULL;
   tconv_plan *plan = NULL;
   int rc = 0;
-  if (!x || !y || !k || !b) {
+  if (!x || !y || !k || !b || (pass != PASS_FWD && !dy) || (pass == PASS_BWD_D && !dx) ||
+      (pass == PASS_BWD_W && !dk)) {
     rc = cli_fail("bench: out of memory for shape %s", s->id);
     goto done;
   }
   fill_rand(x, xn, 1);
   fill_rand(k, kn, 2);
   fill_rand(b, g.out_c, 3);
+  if (dy) fill_rand(dy, yn, 4);
   tconv_status st = threads > 1 ? tconv_threadpool_create(threads, &pool) : TCONV_OK;
   if (st == TCONV_OK) st = tconv_plan_create(&g, k, &plan);
-  if (st == TCONV_OK) st = tconv_plan_run(plan, x, b, NULL, y, pool); /* warm-up */
+  pass_args pa = {plan, &g, x, k, b, dy, y, dx, dk, pool};
+  if (st == TCONV_OK) st = tconv_plan_run(plan, x, b, NULL, y, pool); /* the forward's check */
+  if (st == TCONV_OK && pass != PASS_FWD) st = run_pass(pass, &pa); /* warm-up */
   if (st != TCONV_OK) {
     rc = cli_fail_status(st, s->id);
     goto done;
@@ -163,7 +190,7 @@ static int bench_one(const bench_shape *s, tconv_data_format fmt, size_t threads
   if (samples[0] > 4.0) n = 1;
   for (int i = 1; i < n; i++) {
     t0 = now_s();
-    tconv_plan_run(plan, x, b, NULL, y, pool);
+    run_pass(pass, &pa);
     samples[i] = now_s() - t0;
   }
   qsort(samples, (size_t)n, sizeof(double), cmp_double);
@@ -172,20 +199,20 @@ static int bench_one(const bench_shape *s, tconv_data_format fmt, size_t threads
   double gf = flops / (med * 1e-3) / 1e9, err = sampled_error(&g, x, k, b, y);
   const char *variant = fmt == TCONV_CHANNELS_LAST ? "nhwc" : "nchw";
   if (csv)
-    printf("RESULT,tconv,%s,%s,%s,fwd,%zu,%.4f,%.4f,%.4f,%d,%.2f,0.0000,0.0000,%s,%s,%.2e\n",
-           variant, s->id, s->name, threads, med, samples[0] * 1e3, samples[n - 1] * 1e3, n, gf,
-           tconv_kernel_path(), variant, err);
+    printf("RESULT,tconv,%s,%s,%s,%s,%zu,%.4f,%.4f,%.4f,%d,%.2f,0.0000,0.0000,%s,%s,%.2e\n",
+           variant, s->id, s->name, pass_names[pass], threads, med, samples[0] * 1e3,
+           samples[n - 1] * 1e3, n, gf, tconv_kernel_path(), variant, err);
   else
-    printf("%-3s %-12s %-5s fwd  %zut  %10.4f ms  %8.2f GFLOP/s  (min %.4f, max %.4f, %d reps, "
-           "err %.1e)\n",
-           s->id, s->name, variant, threads, med, gf, samples[0] * 1e3, samples[n - 1] * 1e3, n,
-           err);
+    printf("%-3s %-12s %-5s %-5s %zut  %10.4f ms  %8.2f GFLOP/s  (min %.4f, max %.4f, %d reps, "
+           "fwd err %.1e)\n",
+           s->id, s->name, variant, pass_names[pass], threads, med, gf, samples[0] * 1e3,
+           samples[n - 1] * 1e3, n, err);
   fflush(stdout);
   if (err > 1e-4) rc = cli_fail("bench: shape %s: result error %.2e", s->id, err);
 done:
   tconv_plan_destroy(plan);
   tconv_threadpool_destroy(pool);
-  free(x), free(y), free(k), free(b);
+  free(x), free(y), free(k), free(b), free(dy), free(dx), free(dk);
   return rc;
 }
 
@@ -216,10 +243,12 @@ int cmd_bench(int argc, char **argv) {
   }
   if (shapes == NULL) return cli_fail("bench: --shapes FILE is required");
   if (!(budget > 0 && budget < 3600)) return cli_fail("bench: --budget must be in (0, 3600)");
+  int want[3] = {0, 0, 0};
   for (const char *p = passes; *p;) {
-    size_t n = strcspn(p, ",");
-    if (n != 3 || strncmp(p, "fwd", 3))
-      return cli_fail("bench: pass '%.*s' is not benchmarked yet (only fwd)", (int)n, p);
+    size_t n = strcspn(p, ","), k = 0;
+    while (k < 3 && !(strlen(pass_names[k]) == n && !strncmp(p, pass_names[k], n))) k++;
+    if (k == 3) return cli_fail("bench: unknown pass '%.*s' (fwd, bwd_d, bwd_w)", (int)n, p);
+    want[k] = 1;
     p += n + (p[n] == ',');
   }
   int64_t tl[8];
@@ -253,10 +282,12 @@ int cmd_bench(int argc, char **argv) {
   int rc = 0;
   for (size_t i = 0; i < count; i++)
     for (int t = 0; t < nt; t++)
-      for (int fmt = 0; fmt < 2; fmt++) {
-        if (!in_list(variants, fmt ? "nchw" : "nhwc", fmt ? "nchw" : "nhwc")) continue;
-        rc |= bench_one(&list[i], fmt ? TCONV_CHANNELS_FIRST : TCONV_CHANNELS_LAST,
-                        (size_t)tl[t], budget, csv);
-      }
+      for (int fmt = 0; fmt < 2; fmt++)
+        for (int pass = 0; pass < 3; pass++) {
+          if (!want[pass] || !in_list(variants, fmt ? "nchw" : "nhwc", fmt ? "nchw" : "nhwc"))
+            continue;
+          rc |= bench_one(&list[i], fmt ? TCONV_CHANNELS_FIRST : TCONV_CHANNELS_LAST,
+                          (size_t)tl[t], budget, csv, pass);
+        }
   return rc;
 }
