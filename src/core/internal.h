@@ -45,6 +45,18 @@ static inline int tconv_add_overflow(size_t a, size_t b, size_t *out) {
 /* Product of n sizes with overflow check; 1 on overflow. */
 int tconv_product_overflow(const size_t *v, size_t n, size_t *out);
 
+/* True when t has exactly this rank and shape. */
+static inline bool tconv_tensor_has_shape(const tconv_tensor *t, size_t rank, const size_t *shape) {
+  if (t->rank != rank) return false;
+  for (size_t i = 0; i < rank; i++)
+    if (t->shape[i] != shape[i]) return false;
+  return true;
+}
+/* True when a and b have the same rank and shape. */
+static inline bool tconv_tensor_same_shape(const tconv_tensor *a, const tconv_tensor *b) {
+  return tconv_tensor_has_shape(a, b->rank, b->shape);
+}
+
 /* Checks a tensor shape against the process limits and returns its element count. */
 tconv_status tconv_check_shape(size_t rank, const size_t *shape, size_t elem_size,
                                size_t *numel_out, const char *what);

@@ -262,13 +262,6 @@ tconv_status tconv_checkpoint_save(const tconv_store *s, const char *path,
   return st;
 }
 
-static bool same_shape(const tconv_tensor *a, const tconv_tensor *b) {
-  if (a->rank != b->rank) return false;
-  for (size_t i = 0; i < a->rank; i++)
-    if (a->shape[i] != b->shape[i]) return false;
-  return true;
-}
-
 static void shape_text(char *buf, size_t cap, const tconv_tensor *t) {
   size_t n = (size_t)snprintf(buf, cap, "(");
   for (size_t i = 0; i < t->rank && n < cap; i++)
@@ -295,7 +288,7 @@ static bool is_optimizer_state(const tconv_store *s, const tconv_named_tensor *t
   for (size_t i = 0; i < tconv_store_count(s); i++) {
     const char *vn;
     const tconv_tensor *v = tconv_store_at(s, i, &vn, NULL);
-    if (strlen(vn) == vlen && strncmp(vn, name, vlen) == 0) return same_shape(v, &t->value);
+    if (strlen(vn) == vlen && strncmp(vn, name, vlen) == 0) return tconv_tensor_same_shape(v, &t->value);
   }
   return false;
 }
@@ -347,7 +340,7 @@ tconv_status tconv_checkpoint_restore(tconv_store *s, const char *path) {
     } else if (t->dtype != TCONV_DTYPE_FLOAT32) {
       problem(&p, "%s: dtype %s in file vs float32 in store", name, tconv_dtype_name(t->dtype));
       p.shape = true;
-    } else if (!same_shape(&t->value, v)) {
+    } else if (!tconv_tensor_same_shape(&t->value, v)) {
       shape_text(a, sizeof a, &t->value);
       shape_text(b, sizeof b, v);
       problem(&p, "%s: shape %s in file vs %s in store", name, a, b);

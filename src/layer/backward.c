@@ -65,13 +65,6 @@ void tconv_layer_grads_free(tconv_layer_grads *g) {
   tconv_tensor_free(&g->bias);
 }
 
-static bool same_shape(const tconv_tensor *a, const tconv_tensor *b) {
-  if (a->rank != b->rank) return false;
-  for (size_t i = 0; i < a->rank; i++)
-    if (a->shape[i] != b->shape[i]) return false;
-  return true;
-}
-
 /* d/dw of l1 sum|w| + l2 sum w^2 (TF: the gradient of |w| at 0 is sign(0) = 0). */
 static void add_regularizer_grad(const tconv_regularizer *r, const float *w, float *gw, size_t n) {
   if (r->kind == TCONV_REG_NONE) return;
@@ -94,11 +87,11 @@ tconv_status tconv_layer_backward(tconv_layer *l, const float *x, const float *y
   RETURN_IF((x == NULL && xn > 0) || (dy == NULL && yn > 0), TCONV_INVALID_ARGUMENT,
             "layer_backward: NULL input or dy");
   if (grads != NULL) {
-    RETURN_IF(grads->kernel.data == NULL || !same_shape(&grads->kernel, l->kernel),
+    RETURN_IF(grads->kernel.data == NULL || !tconv_tensor_same_shape(&grads->kernel, l->kernel),
               TCONV_INVALID_ARGUMENT,
               "layer_backward: the kernel gradient must be shaped like %s/kernel "
               "(use tconv_layer_grads_alloc)", l->name);
-    RETURN_IF(l->bias && (grads->bias.data == NULL || !same_shape(&grads->bias, l->bias)),
+    RETURN_IF(l->bias && (grads->bias.data == NULL || !tconv_tensor_same_shape(&grads->bias, l->bias)),
               TCONV_INVALID_ARGUMENT,
               "layer_backward: the bias gradient must be shaped like %s/bias", l->name);
   }

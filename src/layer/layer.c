@@ -114,9 +114,7 @@ static tconv_status bind_or_make(tconv_layer *l, tconv_store *store, const char 
     RETURN_IF(t == NULL, TCONV_NOT_FOUND,
               "variable %s does not exist, so it cannot be reused (create it without reuse first)",
               name);
-    bool same = t->rank == rank;
-    for (size_t i = 0; same && i < rank; i++) same = t->shape[i] == shape[i];
-    RETURN_IF(!same, TCONV_SHAPE_MISMATCH,
+    RETURN_IF(!tconv_tensor_has_shape(t, rank, shape), TCONV_SHAPE_MISMATCH,
               "variable %s exists with another shape than this layer needs", name);
     *out = t;
     return TCONV_OK;

@@ -109,13 +109,6 @@ static char *slot_name(const char *var, const char *name, const char *slot) {
   return s;
 }
 
-static bool same_shape(const tconv_tensor *a, const tconv_tensor *b) {
-  if (a->rank != b->rank) return false;
-  for (size_t i = 0; i < a->rank; i++)
-    if (a->shape[i] != b->shape[i]) return false;
-  return true;
-}
-
 /* Finds an existing slot (checking its shape) or, with make, adds it zero-filled. */
 static tconv_status get_slot(tconv_optimizer *o, const char *var, const tconv_tensor *like,
                              const char *slot, bool make, tconv_tensor **out) {
@@ -123,7 +116,7 @@ static tconv_status get_slot(tconv_optimizer *o, const char *var, const tconv_te
   RETURN_IF(n == NULL, TCONV_OUT_OF_MEMORY, "optimizer: out of memory");
   tconv_tensor *t = tconv_store_find(o->store, n);
   tconv_status st = TCONV_OK;
-  if (t != NULL && !same_shape(t, like))
+  if (t != NULL && !tconv_tensor_same_shape(t, like))
     st = tconv_error(TCONV_SHAPE_MISMATCH,
                      "optimizer: slot %s exists with another shape than its variable", n);
   else if (t == NULL && make)
@@ -279,8 +272,8 @@ tconv_status tconv_optimizer_step(tconv_optimizer *o, tconv_layer *const *layers
     RETURN_IF(l->store != o->store, TCONV_INVALID_ARGUMENT,
               "optimizer_step: layer %s lives in another store than the optimizer's", l->name);
     if (!l->cfg.trainable) continue;
-    RETURN_IF(grads[i].kernel.data == NULL || !same_shape(&grads[i].kernel, l->kernel) ||
-                  (l->bias && (grads[i].bias.data == NULL || !same_shape(&grads[i].bias, l->bias))),
+    RETURN_IF(grads[i].kernel.data == NULL || !tconv_tensor_same_shape(&grads[i].kernel, l->kernel) ||
+                  (l->bias && (grads[i].bias.data == NULL || !tconv_tensor_same_shape(&grads[i].bias, l->bias))),
               TCONV_INVALID_ARGUMENT,
               "optimizer_step: the gradients of layer %s do not match its variables "
               "(use tconv_layer_grads_alloc)", l->name);
