@@ -31,41 +31,13 @@
 #include "kernels/bwd_ukernel.h"
 #include "kernels/ref/ref.h"
 #include "kernels/ukernel.h"
+#include "plan/plan_internal.h"
 
 enum { MR = TCONV_GEMM_MR, NR = TCONV_GEMM_NR, WMR = TCONV_BWDW_MR, WNR = TCONV_BWDW_NR };
 #define CHUNK_FLOATS 4096 /* packed weights per K chunk of backward-data (16 KiB) */
 #define TILES_PER_ITEM 8
 #define PIXEL_CHUNK 128 /* pixels per packed chunk of backward-weights */
 #define MAX_TAP_CHUNK 64
-
-/* ---- layouts ------------------------------------------------------------------------------ */
-
-typedef struct transpose_job {
-  const float *src;
-  float *dst;
-  size_t C, HW;
-  bool to_nhwc;
-} transpose_job;
-
-static void transpose_item(void *ctx, size_t n, size_t thread) {
-  const transpose_job *t = ctx;
-  (void)thread;
-  const float *s = t->src + n * t->C * t->HW;
-  float *d = t->dst + n * t->C * t->HW;
-  if (t->to_nhwc) {
-    for (size_t c = 0; c < t->C; c++)
-      for (size_t i = 0; i < t->HW; i++) d[i * t->C + c] = s[c * t->HW + i];
-  } else {
-    for (size_t i = 0; i < t->HW; i++)
-      for (size_t c = 0; c < t->C; c++) d[c * t->HW + i] = s[i * t->C + c];
-  }
-}
-
-static void transpose(const float *src, float *dst, size_t N, size_t C, size_t HW, bool to_nhwc,
-                      tconv_threadpool *pool) {
-  transpose_job t = {src, dst, C, HW, to_nhwc};
-  tconv_parallel_for(pool, N, transpose_item, &t);
-}
 
 /* The valid range [lo, hi) of input indices i whose landing i*s + off - pb lies in [0, O). */
 static void valid_range(size_t I, size_t s, size_t off, size_t pb, size_t O, size_t *lo,
@@ -684,14 +656,14 @@ tconv_status tconv_backward_run(const tconv_geometry *g, const float *x, const f
       st = tconv_error(TCONV_OUT_OF_MEMORY, "backward: cannot allocate the NCHW workspaces");
       goto done;
     }
-    transpose(dz, dzt, g->batch, g->out_c, g->out_h * g->out_w, true, pool);
-    if (xt) transpose(x, xt, g->batch, g->in_c, g->in_h * g->in_w, true, pool);
+    tconv_layout_convert(dz, dzt, g->batch, g->out_c, g->out_h * g->out_w, true, pool);
+    if (xt) tconv_layout_convert(x, xt, g->batch, g->in_c, g->in_h * g->in_w, true, pool);
   }
   const float *dzn = nchw ? dzt : dz, *xn_ = nchw ? xt : x;
   if (dx) {
     st = backward_data(g, kernel, dzn, nchw ? dxt : dx, pool, path);
     if (st != TCONV_OK) goto done;
-    if (nchw) transpose(dxt, dx, g->batch, g->in_c, g->in_h * g->in_w, false, pool);
+    if (nchw) tconv_layout_convert(dxt, dx, g->batch, g->in_c, g->in_h * g->in_w, false, pool);
   }
   if (dkernel) {
     st = backward_weights(g, xn_, dzn, dkernel, pool, path);

@@ -472,8 +472,8 @@ static void transpose_item(void *ctx, size_t n, size_t thread) {
   }
 }
 
-static void layout_convert(const float *src, float *dst, size_t N, size_t C, size_t HW,
-                           bool to_nhwc, tconv_threadpool *pool) {
+void tconv_layout_convert(const float *src, float *dst, size_t N, size_t C, size_t HW,
+                          bool to_nhwc, tconv_threadpool *pool) {
   transpose_job t = {src, dst, C, HW, to_nhwc};
   tconv_parallel_for(pool, N, transpose_item, &t);
 }
@@ -501,9 +501,9 @@ tconv_status tconv_plan_run(const tconv_plan *p, const float *x, const float *bi
     tconv_dealloc(yt);
     return tconv_error(TCONV_OUT_OF_MEMORY, "forward: cannot allocate the NCHW workspaces");
   }
-  layout_convert(x, xt, g->batch, g->in_c, g->in_h * g->in_w, true, pool);
+  tconv_layout_convert(x, xt, g->batch, g->in_c, g->in_h * g->in_w, true, pool);
   tconv_status st = tconv_plan_run_nhwc(p, xt, bias, act, yt, pool, path);
-  if (st == TCONV_OK) layout_convert(yt, y, g->batch, g->out_c, g->out_h * g->out_w, false, pool);
+  if (st == TCONV_OK) tconv_layout_convert(yt, y, g->batch, g->out_c, g->out_h * g->out_w, false, pool);
   tconv_dealloc(xt);
   tconv_dealloc(yt);
   return st;

@@ -46,5 +46,9 @@ tconv_status tconv_direct_run(const tconv_plan *p, const float *x, const float *
                               const tconv_activation *act, float *y, tconv_threadpool *pool);
 /* Picks special paths for the geometry (called once at the end of plan creation). */
 void tconv_plan_choose(tconv_plan *p);
+/* N images of C x HW floats between NCHW and NHWC (to_nhwc picks the direction), one image per
+ * work item; the forward and backward NCHW paths both go through it. */
+void tconv_layout_convert(const float *src, float *dst, size_t N, size_t C, size_t HW,
+                          bool to_nhwc, tconv_threadpool *pool);
 
 #endif
