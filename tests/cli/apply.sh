@@ -29,23 +29,7 @@ expect_ok() {
 }
 
 # Tiny .npy files written byte by byte (no numpy needed): x (1,2,2,1), k (3,3,2,1), b (2,)
-npy() { # file shape-text float-bytes...
-  f=$1
-  shape=$2
-  shift 2
-  hdr="{'descr': '<f4', 'fortran_order': False, 'shape': $shape, }"
-  len=${#hdr}
-  pad=$(( (64 - (10 + len + 1) % 64) % 64 ))
-  total=$((len + pad + 1))
-  {
-    printf '\223NUMPY\001\000'
-    printf "\\$(printf %03o $((total % 256)))\\$(printf %03o $((total / 256)))"
-    printf '%s' "$hdr"
-    printf "%${pad}s" ""
-    printf '\n'
-    for v in "$@"; do printf "$v"; done
-  } >"$f"
-}
+. "$(dirname "$0")/lib/npy.sh" # npy FILE SHAPE FLOAT-BYTES...
 ONE='\000\000\200\077'
 npy "$d/x.npy" "(1, 2, 2, 1)" $ONE $ONE $ONE $ONE
 npy "$d/k.npy" "(3, 3, 2, 1)" $ONE $ONE $ONE $ONE $ONE $ONE $ONE $ONE $ONE $ONE $ONE $ONE $ONE $ONE $ONE $ONE $ONE $ONE

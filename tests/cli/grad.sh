@@ -26,23 +26,7 @@ same() { # DESCRIPTION GOT WANT
   if cmp -s "$2" "$3"; then ok; else bad "$1: $(od -An -tf4 -j128 "$2" 2>/dev/null)"; fi
 }
 
-npy() { # file shape-text float-bytes...   (float32, little-endian, numpy's header layout)
-  f=$1
-  shape=$2
-  shift 2
-  hdr="{'descr': '<f4', 'fortran_order': False, 'shape': $shape, }"
-  len=${#hdr}
-  pad=$(( (64 - (10 + len + 1) % 64) % 64 ))
-  total=$((len + pad + 1))
-  {
-    printf '\223NUMPY\001\000'
-    printf "\\$(printf %03o $((total % 256)))\\$(printf %03o $((total / 256)))"
-    printf '%s' "$hdr"
-    printf "%${pad}s" ""
-    printf '\n'
-    for v in "$@"; do printf "$v"; done
-  } >"$f"
-}
+. "$(dirname "$0")/lib/npy.sh" # npy FILE SHAPE FLOAT-BYTES...
 F0='\000\000\000\000' F1='\000\000\200\077' F2='\000\000\000\100' F3='\000\000\100\100'
 F4='\000\000\200\100' F6='\000\000\300\100' F7='\000\000\340\100' F10='\000\000\040\101'
 F20='\000\000\240\101' F21='\000\000\250\101' F40='\000\000\040\102' F43='\000\000\054\102'

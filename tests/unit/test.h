@@ -5,6 +5,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "tconv.h"
@@ -54,6 +55,25 @@ extern int test_failed_checks;
     CHECK_MSG(fabs(a_ - b_) <= (tol), "%s = %.9g, %s = %.9g, tol %g", #a, a_, #b, b_,              \
               (double)(tol));                                                                      \
   } while (0)
+
+/* A counting allocator that fails the n-th library allocation, for allocation-failure sweeps:
+ * tconv_set_allocator(test_failing_malloc, test_counting_free, NULL), then set
+ * test_alloc_countdown (k: the allocation after k successes fails; -1: none does) and check
+ * test_live_blocks is back to 0 afterwards.  Each test file gets its own counters. */
+__attribute__((unused)) static long test_alloc_countdown = -1, test_live_blocks;
+static inline void *test_failing_malloc(size_t n, void *ctx) {
+  (void)ctx;
+  if (test_alloc_countdown == 0) return NULL;
+  if (test_alloc_countdown > 0) test_alloc_countdown--;
+  void *p = malloc(n);
+  if (p) test_live_blocks++;
+  return p;
+}
+static inline void test_counting_free(void *p, void *ctx) {
+  (void)ctx;
+  test_live_blocks--;
+  free(p);
+}
 
 /* Deterministic pseudo-random numbers for tests (splitmix64). */
 static inline unsigned long long test_rand_u64(unsigned long long *state) {

@@ -271,21 +271,6 @@ TEST(checkpoint_kill_during_save_never_corrupts) {
 
 /* ---- every allocation of a training step failing in turn ------------------------------------ */
 
-static long alloc_countdown = -1, live_blocks;
-static void *failing_malloc(size_t n, void *ctx) {
-  (void)ctx;
-  if (alloc_countdown == 0) return NULL;
-  if (alloc_countdown > 0) alloc_countdown--;
-  void *p = malloc(n);
-  if (p) live_blocks++;
-  return p;
-}
-static void counting_free(void *p, void *ctx) {
-  (void)ctx;
-  live_blocks--;
-  free(p);
-}
-
 /* build, forward, backward (recomputing z for gelu), an Adam step (making slots), a checkpoint
  * save and a restore into a second store; returns the first failing status. */
 static tconv_status training_lifecycle(const char *path) {
@@ -334,17 +319,17 @@ TEST(training_allocation_failures_in_turn) {
   CHECK(mkdtemp(dir) != NULL);
   char path[256];
   snprintf(path, sizeof path, "%s/t.safetensors", dir);
-  tconv_set_allocator(failing_malloc, counting_free, NULL);
-  alloc_countdown = -1;
-  live_blocks = 0;
+  tconv_set_allocator(test_failing_malloc, test_counting_free, NULL);
+  test_alloc_countdown = -1;
+  test_live_blocks = 0;
   CHECK_OK(training_lifecycle(path));
-  CHECK(live_blocks == 0);
+  CHECK(test_live_blocks == 0);
   int failures = 0;
   for (long k = 0; k < 2000; k++) {
-    alloc_countdown = k;
-    live_blocks = 0;
+    test_alloc_countdown = k;
+    test_live_blocks = 0;
     tconv_status st = training_lifecycle(path);
-    CHECK_MSG(live_blocks == 0, "allocation %ld failing leaked %ld blocks", k, live_blocks);
+    CHECK_MSG(test_live_blocks == 0, "allocation %ld failing leaked %ld blocks", k, test_live_blocks);
     if (st == TCONV_OK) break;
     CHECK_MSG(st == TCONV_OUT_OF_MEMORY, "allocation %ld failing gave %s (%s)", k,
               tconv_status_string(st), tconv_last_error());

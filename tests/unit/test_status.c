@@ -45,22 +45,6 @@ TEST(status_every_code_is_reached) {
   tconv_store_destroy(vars);
 }
 
-/* A counting allocator that fails the n-th allocation. */
-static long alloc_countdown = -1, live_blocks;
-static void *failing_malloc(size_t n, void *ctx) {
-  (void)ctx;
-  if (alloc_countdown == 0) return NULL;
-  if (alloc_countdown > 0) alloc_countdown--;
-  void *p = malloc(n);
-  if (p) live_blocks++;
-  return p;
-}
-static void counting_free(void *p, void *ctx) {
-  (void)ctx;
-  live_blocks--;
-  free(p);
-}
-
 /* The whole lifecycle; returns the first failing status. */
 static tconv_status lifecycle(void) {
   tconv_status st = TCONV_OUT_OF_MEMORY;
@@ -92,17 +76,17 @@ done:
 }
 
 TEST(status_allocation_failures_in_turn) {
-  tconv_set_allocator(failing_malloc, counting_free, NULL);
-  alloc_countdown = -1;
-  live_blocks = 0;
+  tconv_set_allocator(test_failing_malloc, test_counting_free, NULL);
+  test_alloc_countdown = -1;
+  test_live_blocks = 0;
   CHECK_OK(lifecycle());
-  CHECK(live_blocks == 0);
+  CHECK(test_live_blocks == 0);
   int failures = 0;
   for (long k = 0; k < 400; k++) {
-    alloc_countdown = k;
-    live_blocks = 0;
+    test_alloc_countdown = k;
+    test_live_blocks = 0;
     tconv_status st = lifecycle();
-    CHECK_MSG(live_blocks == 0, "allocation %ld failing leaked %ld blocks", k, live_blocks);
+    CHECK_MSG(test_live_blocks == 0, "allocation %ld failing leaked %ld blocks", k, test_live_blocks);
     if (st == TCONV_OK) break; /* past the last allocation */
     CHECK_MSG(st == TCONV_OUT_OF_MEMORY, "allocation %ld failing gave %s", k,
               tconv_status_string(st));
