@@ -96,6 +96,8 @@ void tconv_f32_cpix_ukernel__avx2_fma(size_t npix, size_t nc, size_t kc, size_t 
                                       const float *bias, float *y, size_t ys,
                                       const tconv_uk_params *params, unsigned flags);
 
+/* The pixel lanes' output interleave: out[j*K + k] = rows[k][j] for j < n, k < K <= 8. */
+void tconv_f32_interleave__avx2(size_t K, size_t n, const float *const *rows, float *out);
 /* NHWC row -> planar rows for the pixel lanes: dst[c*ds + w] = src[w*sc + c], w < nw, c < nc. */
 void tconv_f32_planar__avx2(size_t nw, size_t nc, const float *src, size_t sc, float *dst,
                             size_t ds);

@@ -93,47 +93,48 @@ tconv_status tconv_direct_prepare(tconv_plan *p) {
 typedef struct direct_job {
   const tconv_plan *p;
   const float *x; /* NHWC */
-  float *xp;      /* prow: planar padded input */
   float *y;       /* NHWC */
   const float *bias;
   const tconv_activation *act;
   tconv_uk_params params;
   unsigned flags;
   bool act_after;
-  void *scratch;
+  void *scratch;  /* per thread: tap pointers, row buffer, planar window */
   size_t scratch_stride, ldo, maxtaps;
+  size_t band, nbands; /* prow: output rows per item, items per image */
+  size_t win_off;      /* prow: byte offset of the planar window in a thread's scratch */
 } direct_job;
 
 #if defined(__x86_64__) /* the kernels below are x86 only; plan.c calls this only there */
 
-/* NHWC row (n, ih) -> planar [c][pad | w | pad]. */
-static void planar_item(void *ctx, size_t row, size_t thread) {
-  const direct_job *j = ctx;
-  const tconv_geometry *g = &j->p->g;
-  const size_t IC = g->in_c, IW = g->in_w, wp = j->p->xpad_w, pl = j->p->xpad_l;
-  (void)thread;
-  const float *src = j->x + row * IW * IC;
-  float *dst = j->xp + row * IC * wp;
-  for (size_t c = 0; c < IC; c++) {
-    memset(dst + c * wp, 0, pl * sizeof(float));
-    memset(dst + c * wp + pl + IW, 0, (wp - pl - IW) * sizeof(float));
+/* Input rows [ih0, ih1] that the valid taps of output rows [oh0, oh1) read (e ascends with the
+ * tap, so a row's first valid tap reads its highest input row).  False when none. */
+static bool band_rows(const tconv_axis *ah, size_t oh0, size_t oh1, size_t *ih0, size_t *ih1) {
+  bool any = false;
+  for (size_t oh = oh0; oh < oh1; oh++) {
+    const size_t lo = ah->lo[oh], hi = ah->hi[oh];
+    if (lo >= hi) continue;
+    const size_t *e = ah->e + ah->tstart[oh % ah->s];
+    const size_t qh = (oh + ah->pb) / ah->s;
+    const size_t top = qh - e[lo], bottom = qh - e[hi - 1];
+    if (!any || bottom < *ih0) *ih0 = bottom;
+    if (!any || top > *ih1) *ih1 = top;
+    any = true;
   }
-  tconv_f32_planar__avx2(IW, IC, src, IC, dst + pl, wp);
+  return any;
 }
 
-static void prow_item(void *ctx, size_t item, size_t thread) {
-  const direct_job *j = ctx;
+/* One output row (n, oh) from the planar window win, whose row 0 is input row ih_base. */
+static void prow_row(const direct_job *j, size_t n, size_t oh, const float *win, size_t ih_base,
+                     const float **xt, float *rb) {
   const tconv_plan *p = j->p;
   const tconv_geometry *g = &p->g;
   const tconv_axis *ah = &p->ax_h, *aw = &p->ax_w;
-  const size_t OH = g->out_h, OW = g->out_w, OC = g->out_c, IC = g->in_c, IH = g->in_h;
+  const size_t OH = g->out_h, OW = g->out_w, OC = g->out_c, IC = g->in_c;
   const size_t icg = p->icg, ocg = p->ocg, sw = aw->s, wp = p->xpad_w, ldo = j->ldo;
-  const size_t n = item / OH, oh = item % OH, ph = oh % ah->s, qh = (oh + ah->pb) / ah->s;
+  const size_t ph = oh % ah->s, qh = (oh + ah->pb) / ah->s;
   const size_t lo = ah->lo[oh], hi = ah->hi[oh];
   const size_t *eh = ah->e + ah->tstart[ph];
-  unsigned char *scr = (unsigned char *)j->scratch + thread * j->scratch_stride;
-  const float **xt = (const float **)scr;
-  float *rb = (float *)(scr + j->maxtaps * sizeof(float *));
   float *yrow = j->y + (n * OH + oh) * OW * OC;
   for (size_t grp = 0; grp < g->groups; grp++) {
     for (size_t pw = 0; pw < aw->nphase; pw++) {
@@ -142,7 +143,7 @@ static void prow_item(void *ctx, size_t item, size_t thread) {
       const size_t *ew = aw->e + aw->tstart[pw];
       size_t t = 0;
       for (size_t a = lo; a < hi; a++) {
-        const float *row = j->xp + ((n * IH + qh - eh[a]) * IC + grp * icg) * wp + p->xpad_l + qoff;
+        const float *row = win + ((qh - eh[a] - ih_base) * IC + grp * icg) * wp + p->xpad_l + qoff;
         for (size_t b = 0; b < ntw; b++) xt[t++] = row - ew[b];
       }
       const float *w =
@@ -153,19 +154,56 @@ static void prow_item(void *ctx, size_t item, size_t thread) {
     }
     /* interleave the phase rows: output ow = pw + sw * jj */
     float *yg = yrow + grp * ocg;
-    if (ocg == 1) {
-      for (size_t ow = 0, pw = 0, jj = 0; ow < OW; ow++) {
-        yg[ow * OC] = rb[pw * ldo + jj];
-        if (++pw == sw) pw = 0, jj++;
-      }
-    } else {
-      for (size_t ow = 0, pw = 0, jj = 0; ow < OW; ow++) {
-        for (size_t r = 0; r < ocg; r++) yg[ow * OC + r] = rb[(r * sw + pw) * ldo + jj];
-        if (++pw == sw) pw = 0, jj++;
-      }
+    size_t ow = 0;
+    if (g->groups == 1 && aw->nphase == sw && sw * ocg <= 8) {
+      /* whole jj steps (every phase present) by register transposes: the row is contiguous */
+      const float *rows[8];
+      for (size_t pw = 0; pw < sw; pw++)
+        for (size_t r = 0; r < ocg; r++) rows[pw * ocg + r] = rb + (r * sw + pw) * ldo;
+      tconv_f32_interleave__avx2(sw * ocg, OW / sw, rows, yg);
+      ow = OW / sw * sw;
+    }
+    for (size_t pw = ow % sw, jj = ow / sw; ow < OW; ow++) {
+      for (size_t r = 0; r < ocg; r++) yg[ow * OC + r] = rb[(r * sw + pw) * ldo + jj];
+      if (++pw == sw) pw = 0, jj++;
     }
   }
   if (j->act_after) tconv_activation_apply(j->act, yrow, OW * OC);
+}
+
+/* A band of output rows of one image.  The input rows the band reads are copied to the
+ * thread's planar window [row][c][pad | w | pad] (kept in L2, its zero padding written once
+ * per call) as the rows come to need them, while the next input row is prefetched, so that
+ * reading the input from memory overlaps the arithmetic of the rows before it.  The window
+ * holds the same values as a whole-input copy would, so results do not depend on the banding. */
+static void prow_item(void *ctx, size_t item, size_t thread) {
+  const direct_job *j = ctx;
+  const tconv_plan *p = j->p;
+  const tconv_geometry *g = &p->g;
+  const tconv_axis *ah = &p->ax_h;
+  const size_t n = item / j->nbands, oh0 = item % j->nbands * j->band;
+  const size_t oh1 = oh0 + j->band < g->out_h ? oh0 + j->band : g->out_h;
+  const size_t IC = g->in_c, IW = g->in_w, wp = p->xpad_w, rowlen = IW * IC;
+  unsigned char *scr = (unsigned char *)j->scratch + thread * j->scratch_stride;
+  const float **xt = (const float **)scr;
+  float *rb = (float *)(scr + j->maxtaps * sizeof(float *));
+  float *win = (float *)(scr + j->win_off);
+  const float *ximg = j->x + n * g->in_h * rowlen;
+  size_t ih0 = 0, ih1 = 0;
+  if (!band_rows(ah, oh0, oh1, &ih0, &ih1)) ih1 = 0, ih0 = 1; /* reads no input */
+  size_t next = ih0; /* first input row not yet in the window */
+  for (size_t oh = oh0; oh < oh1; oh++) {
+    const size_t lo = ah->lo[oh], hi = ah->hi[oh];
+    if (lo < hi) {
+      const size_t top = (oh + ah->pb) / ah->s - ah->e[ah->tstart[oh % ah->s] + lo];
+      for (; next <= top; next++)
+        tconv_f32_planar__avx2(IW, IC, ximg + next * rowlen, IC,
+                               win + (next - ih0) * IC * wp + p->xpad_l, wp);
+      if (next <= ih1)
+        for (size_t b = 0; b < rowlen; b += 16) __builtin_prefetch(ximg + next * rowlen + b);
+    }
+    prow_row(j, n, oh, win, ih0, xt, rb);
+  }
 }
 
 static void cpix_item(void *ctx, size_t item, size_t thread) {
@@ -232,25 +270,35 @@ tconv_status tconv_direct_run(const tconv_plan *p, const float *x, const float *
     tconv_parallel_for(pool, rows, cpix_item, &j);
     return TCONV_OK;
   }
-  /* pixel lanes: planar input (sizes bounded at planning: rows x in_c x xpad_w) */
-  size_t xn = 0, dims[4] = {g->batch, g->in_h, g->in_c, p->xpad_w};
-  RETURN_IF(tconv_product_overflow(dims, 4, &xn) || xn > SIZE_MAX / sizeof(float),
-            TCONV_LIMIT_EXCEEDED, "forward: planar input overflows");
-  const size_t threads = tconv_pool_threads(pool);
+  /* pixel lanes: bands of output rows whose input rows fit a ~192 KiB window per thread,
+   * smaller bands when there are too few items to keep the threads busy */
+  const tconv_axis *ah = &p->ax_h;
+  const size_t threads = tconv_pool_threads(pool), OH = g->out_h;
+  const size_t rowbytes = g->in_c * p->xpad_w * sizeof(float); /* bounded at planning */
+  size_t ehmax = 0;
+  for (size_t i = 0; i < ah->tstart[ah->nphase]; i++) ehmax = ah->e[i] > ehmax ? ah->e[i] : ehmax;
+  const size_t fit = (192u << 10) / (rowbytes ? rowbytes : 1);
+  size_t band = fit > ehmax + 1 ? (fit - ehmax - 1) * ah->s + 1 : 1;
+  if (band > OH) band = OH ? OH : 1;
+  while (band > 1 && g->batch * ((OH + band - 1) / band) < 4 * threads) band = (band + 1) / 2;
+  /* rows a band can read: at most (band + s - 2) / s + 1 values of qh, minus e in [0, ehmax] */
+  size_t winrows = (band + ah->s - 2) / ah->s + 1 + ehmax, winbytes = 0;
+  if (winrows > g->in_h) winrows = g->in_h;
+  RETURN_IF(tconv_mul_overflow(winrows, rowbytes, &winbytes) || winbytes > SIZE_MAX / 4 / (threads + 1),
+            TCONV_LIMIT_EXCEEDED, "forward: planar window overflows");
+  j.band = band;
+  j.nbands = (OH + band - 1) / band;
   j.ldo = round8((g->out_w + p->ax_w.s - 1) / p->ax_w.s);
   j.maxtaps = g->kernel_h * g->kernel_w;
   size_t sz = j.maxtaps * sizeof(float *) + p->ocg * p->ax_w.s * j.ldo * sizeof(float);
-  j.scratch_stride = (sz + 63) & ~(size_t)63;
-  j.xp = tconv_alloc((xn ? xn : 1) * sizeof(float));
+  j.win_off = (sz + 63) & ~(size_t)63;
+  j.scratch_stride = (j.win_off + winbytes + 63) & ~(size_t)63;
   j.scratch = tconv_alloc(threads * j.scratch_stride);
-  if (j.xp == NULL || j.scratch == NULL) {
-    tconv_dealloc(j.xp);
-    tconv_dealloc(j.scratch);
-    return tconv_error(TCONV_OUT_OF_MEMORY, "forward: cannot allocate the planar input");
-  }
-  tconv_parallel_for(pool, g->batch * g->in_h, planar_item, &j);
-  tconv_parallel_for(pool, rows, prow_item, &j);
-  tconv_dealloc(j.xp);
+  RETURN_IF(j.scratch == NULL, TCONV_OUT_OF_MEMORY, "forward: cannot allocate the planar window");
+  /* the window's padding columns are never written by the copies: zero them once */
+  for (size_t t = 0; t < threads; t++)
+    memset((unsigned char *)j.scratch + t * j.scratch_stride + j.win_off, 0, winbytes);
+  tconv_parallel_for(pool, g->batch * j.nbands, prow_item, &j);
   tconv_dealloc(j.scratch);
   return TCONV_OK;
 }

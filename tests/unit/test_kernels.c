@@ -268,6 +268,37 @@ TEST(kernels_named_shapes) {
   free_pools(pools, np);
 }
 
+/* The direct row paths' own edges: rows wide enough for the vectorised phase interleave (8
+ * phase pixels per transpose, K = stride x filters up to 8 and past it), widths that leave the
+ * last phase short, widths under 8 (planar copy tails), several bands of output rows per image
+ * (batch 1) and a single band (batch 5), groups, and 1..4 filters (pixel lanes) or 1..8
+ * channels with more filters (channel lanes). */
+TEST(kernels_direct_row_paths) {
+  tconv_threadpool *pools[3];
+  size_t np = make_pools(pools);
+  const size_t widths[] = {3, 8, 9, 17, 26};
+  unsigned long long rng = 4242;
+  for (size_t wi = 0; wi < sizeof widths / sizeof widths[0]; wi++)
+    for (size_t s = 1; s <= 4; s++)
+      for (size_t oc = 1; oc <= 5; oc++) {
+        kcase c = kcase_base();
+        c.iw = widths[wi];
+        c.ih = 2 + (s + oc + wi) % 5;
+        c.n = (oc & 1) ? 1 : 5;
+        c.groups = oc == 2 && s == 2 ? 2 : 1;
+        c.ic = c.groups * (oc == 5 ? 1 + s : (size_t)test_rand_range(&rng, 1, 13));
+        c.oc = c.groups * (oc == 5 ? 9 : oc);
+        c.sh = c.sw = s;
+        c.kh = c.kw = s + 1 + wi % 3;
+        c.pl = c.pt = (c.kw - 1) / 2;
+        c.pr = c.pb = c.kw / 2;
+        c.aw = wi % s;
+        c.act = wi & 1 ? TCONV_ACT_RELU : TCONV_ACT_LINEAR;
+        kcase_check(&c, rng + s, pools, np);
+      }
+  free_pools(pools, np);
+}
+
 TEST(kernels_path_selection) {
   CHECK_STATUS(tconv_set_kernel_path("sse9"), TCONV_INVALID_ARGUMENT);
   CHECK_STATUS(tconv_set_kernel_path(NULL), TCONV_INVALID_ARGUMENT);

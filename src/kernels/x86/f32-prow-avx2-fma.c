@@ -206,42 +206,93 @@ void tconv_f32_cpix_ukernel__avx2_fma(size_t npix, size_t nc, size_t kc, size_t 
   }
 }
 
+/* In-register 8x8 transpose: on return r[i] lane k = the old r[k] lane i. */
+static inline void transpose8x8_regs(__m256 r[8]) {
+  __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+  __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+  __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+  __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+  __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+  __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+  __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+  __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+  r[0] = _mm256_permute2f128_ps(u0, u4, 0x20), r[1] = _mm256_permute2f128_ps(u1, u5, 0x20);
+  r[2] = _mm256_permute2f128_ps(u2, u6, 0x20), r[3] = _mm256_permute2f128_ps(u3, u7, 0x20);
+  r[4] = _mm256_permute2f128_ps(u0, u4, 0x31), r[5] = _mm256_permute2f128_ps(u1, u5, 0x31);
+  r[6] = _mm256_permute2f128_ps(u2, u6, 0x31), r[7] = _mm256_permute2f128_ps(u3, u7, 0x31);
+}
+
+/* 8x8 block: dst[k*ds + i] = src[i*sc + k] for i, k < 8. */
+static inline void transpose8x8(const float *s, size_t sc, float *d, size_t ds) {
+  __m256 r[8];
+  for (size_t i = 0; i < 8; i++) r[i] = _mm256_loadu_ps(s + i * sc);
+  transpose8x8_regs(r);
+  for (size_t k = 0; k < 8; k++) _mm256_storeu_ps(d + k * ds, r[k]);
+}
+
+/* The pixel-lanes path's output interleave: out[j*K + k] = rows[k][j] for j < n, k < K <= 8
+ * (K = phases x filters of one output row), 8 values of j per register transpose.  Each j is
+ * one unaligned 8-float store whose lanes past K are overwritten by the next j's store (stores
+ * go in increasing order; AMD's masked stores are microcoded and far slower); the last ones,
+ * which would run past the row, go through a small buffer. */
+void tconv_f32_interleave__avx2(size_t K, size_t n, const float *const *rows, float *out) {
+  const size_t total = n * K;
+  size_t j = 0;
+  if (K == 1) {
+    for (; j < n; j++) out[j] = rows[0][j];
+    return;
+  }
+  if (K == 2) { /* two phases of one filter: unpack and swap halves, 16 outputs per step */
+    for (; j + 8 <= n; j += 8) {
+      const __m256 a = _mm256_loadu_ps(rows[0] + j), b = _mm256_loadu_ps(rows[1] + j);
+      const __m256 lo = _mm256_unpacklo_ps(a, b), hi = _mm256_unpackhi_ps(a, b);
+      _mm256_storeu_ps(out + 2 * j, _mm256_permute2f128_ps(lo, hi, 0x20));
+      _mm256_storeu_ps(out + 2 * j + 8, _mm256_permute2f128_ps(lo, hi, 0x31));
+    }
+  }
+  for (; j + 8 <= n; j += 8) {
+    __m256 r[8];
+    for (size_t k = 0; k < 8; k++) r[k] = k < K ? _mm256_loadu_ps(rows[k] + j) : _mm256_setzero_ps();
+    transpose8x8_regs(r);
+    for (size_t i = 0; i < 8; i++) {
+      float *d = out + (j + i) * K;
+      if ((j + i) * K + 8 <= total) {
+        _mm256_storeu_ps(d, r[i]);
+      } else {
+        float t[8];
+        _mm256_storeu_ps(t, r[i]);
+        for (size_t k = 0; k < K; k++) d[k] = t[k];
+      }
+    }
+  }
+  for (; j < n; j++)
+    for (size_t k = 0; k < K; k++) out[j * K + k] = rows[k][j];
+}
+
 /* NHWC row -> planar rows: dst[c*ds + w] = src[w*sc + c] for w < nw, c < nc, by 8x8 register
- * transposes (the pixel-lanes path's input copy; scalar on the edges). */
+ * transposes (the pixel-lanes path's input copy).  When a size is not a multiple of 8 (and at
+ * least 8), the last block overlaps the one before it: it rewrites a few values with the same
+ * values instead of falling back to scalar copies.  One channel is a plain strided copy. */
 void tconv_f32_planar__avx2(size_t nw, size_t nc, const float *src, size_t sc, float *dst,
                             size_t ds) {
-  size_t c = 0;
-  for (; c + 8 <= nc; c += 8) {
-    size_t w = 0;
-    for (; w + 8 <= nw; w += 8) {
-      const float *s = src + w * sc + c;
-      __m256 r0 = _mm256_loadu_ps(s), r1 = _mm256_loadu_ps(s + sc);
-      __m256 r2 = _mm256_loadu_ps(s + 2 * sc), r3 = _mm256_loadu_ps(s + 3 * sc);
-      __m256 r4 = _mm256_loadu_ps(s + 4 * sc), r5 = _mm256_loadu_ps(s + 5 * sc);
-      __m256 r6 = _mm256_loadu_ps(s + 6 * sc), r7 = _mm256_loadu_ps(s + 7 * sc);
-      __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
-      __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
-      __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
-      __m256 t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
-      __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
-      __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
-      __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
-      __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
-      float *d = dst + c * ds + w;
-      _mm256_storeu_ps(d, _mm256_permute2f128_ps(u0, u4, 0x20));
-      _mm256_storeu_ps(d + ds, _mm256_permute2f128_ps(u1, u5, 0x20));
-      _mm256_storeu_ps(d + 2 * ds, _mm256_permute2f128_ps(u2, u6, 0x20));
-      _mm256_storeu_ps(d + 3 * ds, _mm256_permute2f128_ps(u3, u7, 0x20));
-      _mm256_storeu_ps(d + 4 * ds, _mm256_permute2f128_ps(u0, u4, 0x31));
-      _mm256_storeu_ps(d + 5 * ds, _mm256_permute2f128_ps(u1, u5, 0x31));
-      _mm256_storeu_ps(d + 6 * ds, _mm256_permute2f128_ps(u2, u6, 0x31));
-      _mm256_storeu_ps(d + 7 * ds, _mm256_permute2f128_ps(u3, u7, 0x31));
+  if (nw >= 8 && nc >= 8) {
+    for (size_t c = 0;; c += 8) {
+      if (c + 8 > nc) c = nc - 8;
+      for (size_t w = 0;; w += 8) {
+        if (w + 8 > nw) w = nw - 8;
+        transpose8x8(src + w * sc + c, sc, dst + c * ds + w, ds);
+        if (w + 8 == nw) break;
+      }
+      if (c + 8 == nc) break;
     }
-    for (; w < nw; w++)
-      for (size_t k = 0; k < 8; k++) dst[(c + k) * ds + w] = src[w * sc + c + k];
+    return;
   }
-  for (; c < nc; c++)
-    for (size_t w = 0; w < nw; w++) dst[c * ds + w] = src[w * sc + c];
+  if (nc == 1) {
+    for (size_t w = 0; w < nw; w++) dst[w] = src[w * sc];
+    return;
+  }
+  for (size_t w = 0; w < nw; w++)
+    for (size_t c = 0; c < nc; c++) dst[c * ds + w] = src[w * sc + c];
 }
 
 #endif /* __x86_64__ */
