@@ -46,8 +46,24 @@ tconv_status tconv_direct_prepare(tconv_plan *p) {
   p->direct = TCONV_DIRECT_NONE;
   if (p->icg == 0 || p->ocg == 0) return TCONV_OK;
   if (p->ocg > 4) {
-    if (p->icg <= 8 && !p->dot && axis_uniform(ah) && axis_uniform(aw))
+    if (p->icg <= 8 && !p->dot && axis_uniform(ah) && axis_uniform(aw)) {
+      /* per column phase, the contiguous run of pixels whose taps are all valid */
+      p->cpix_run = tconv_alloc(2 * aw->nphase * sizeof(size_t));
+      RETURN_IF(p->cpix_run == NULL, TCONV_OUT_OF_MEMORY, "plan: cannot allocate row tables");
+      for (size_t pw = 0; pw < aw->nphase; pw++) {
+        const size_t nb = aw->tstart[pw + 1] - aw->tstart[pw], npix = (aw->out - pw + aw->s - 1) / aw->s;
+        size_t ja = 0, jb = npix;
+#define FULL(jj) (aw->lo[pw + (jj) * aw->s] == 0 && aw->hi[pw + (jj) * aw->s] == nb)
+        while (ja < jb && !FULL(ja)) ja++;
+        while (jb > ja && !FULL(jb - 1)) jb--;
+        for (size_t jj = ja; jj < jb; jj++)
+          if (!FULL(jj)) ja = jb = 0; /* not one run (never for the phase construction) */
+#undef FULL
+        p->cpix_run[2 * pw] = ja;
+        p->cpix_run[2 * pw + 1] = jb;
+      }
       p->direct = TCONV_DIRECT_CPIX;
+    }
     return TCONV_OK;
   }
   /* pixel lanes: planar row geometry, then weights per (group, phase) as [tap][c][filter] */
@@ -236,7 +252,8 @@ static void cpix_item(void *ctx, size_t item, size_t thread) {
       const float *wg = p->packed + p->pack_off[(grp * ah->nphase + ph) * aw->nphase + pw] +
                         lh * ntw * icg * NR;
       const float *xg = j->x + (n * g->in_h + ih0) * IW * IC + grp * icg;
-      tconv_f32_cpix_ukernel__avx2_fma(npix, ocg, icg, lh < hh ? hh - lh : 0, aw->lo + pw,
+      tconv_f32_cpix_ukernel__avx2_fma(npix, ocg, icg, lh < hh ? hh - lh : 0, ntw,
+                                       p->cpix_run[2 * pw], p->cpix_run[2 * pw + 1], aw->lo + pw,
                                        aw->hi + pw, sw, xg, col0 * (ptrdiff_t)IC, (ptrdiff_t)IC,
                                        xa, xb, wg, ntw * icg * NR, icg * NR, ntaps * icg * NR,
                                        j->bias ? j->bias + grp * ocg : NULL,

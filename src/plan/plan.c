@@ -113,6 +113,7 @@ void tconv_plan_destroy(tconv_plan *p) {
   tconv_dealloc(p->zero);
   tconv_dealloc(p->rowpack);
   tconv_dealloc(p->rowpack_off);
+  tconv_dealloc(p->cpix_run);
   tconv_dealloc(p);
 }
 

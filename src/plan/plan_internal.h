@@ -33,6 +33,8 @@ struct tconv_plan {
   float *rowpack;          /* pixel lanes: per (group, phase) taps x icg x ocg */
   size_t *rowpack_off;     /* (group * nphase_h + ph) * nphase_w + pw -> offset in rowpack */
   size_t xpad_l, xpad_w;   /* pixel lanes: planar input row = xpad_l zeros, in_w, zeros */
+  size_t *cpix_run;        /* channel lanes: per column phase pw, [2pw, 2pw+1] = the pixels
+                              [ja, jb) whose column taps are all valid (ja = jb: none) */
 };
 
 enum { TCONV_DIRECT_NONE = 0, TCONV_DIRECT_PROW = 1, TCONV_DIRECT_CPIX = 2 };

@@ -6,6 +6,7 @@
  * sides) so that every tap of the phase is one unaligned load per 8 pixels, with no border
  * tests: out-of-image taps read the zero padding.  Contract: src/kernels/ukernel.h. */
 #include <immintrin.h>
+#include <stdbool.h>
 
 #include "kernels/ukernel.h"
 
@@ -126,27 +127,139 @@ void tconv_f32_prow_ukernel__avx2_fma(size_t R, size_t n, size_t kc, size_t ntap
 /* AVX2+FMA "channel-lanes" pixel kernel for few input channels and many filters (Cin 1..8):
  * one output pixel, every 16-filter panel of its group, over its valid-tap rectangle, with no
  * indirection list — the tap inputs and panels are arithmetic progressions (the e offsets of
- * one phase step uniformly). */
-/* NP panels (16*NP filters, NP constant after inlining), pixels jj < npix of one phase row;
- * nr filters valid in the last panel. */
-INLINE void cpix_block(const size_t NP, size_t nr, size_t npix, size_t kc, size_t na,
-                       const size_t *lo, const size_t *hi, size_t ls, const float *x,
-                       ptrdiff_t x0, ptrdiff_t xj, ptrdiff_t xa, ptrdiff_t xb, const float *w, size_t wa,
-                       size_t wb, size_t wpanel, const float *bias, float *y, size_t ys,
+ * one phase step uniformly).  The pixels whose taps are all valid (the row's interior) run a
+ * flat loop over a table of U = taps x channels (input offset, weight row) pairs, unrolled
+ * for small U; the border pixels walk their tap rectangle. */
+
+/* One pixel's accumulators from init: 2*NP vectors of 8 filters. */
+#define CPIX_ACC_DECL(NP, init)                                                                    \
+  __m256 acc[8];                                                                                   \
+  _Pragma("GCC unroll 8") for (size_t q = 0; q < 2 * (NP); q++) acc[q] = (init)[q]
+
+INLINE void cpix_store(const size_t NP, size_t nr, size_t nc, __m256 *acc, float *y,
                        const tconv_uk_params *params, unsigned flags) {
-  const size_t nc = 16 * (NP - 1) + nr;
-  __m256 init[8];
-  {
-    float b[64] = {0};
-    if (bias)
-      for (size_t n = 0; n < nc; n++) b[n] = bias[n];
+  if (flags & TCONV_UK_CLAMP) {
+    const __m256 lo_v = _mm256_set1_ps(params->lo), hi_v = _mm256_set1_ps(params->hi);
 #pragma GCC unroll 8
-    for (size_t q = 0; q < 2 * NP; q++) init[q] = _mm256_loadu_ps(b + 8 * q);
+    for (size_t q = 0; q < 2 * NP; q++) acc[q] = _mm256_min_ps(_mm256_max_ps(acc[q], lo_v), hi_v);
   }
-  for (size_t jj = 0; jj < npix; jj++, y += ys) {
+  if (nr == 16) {
+#pragma GCC unroll 8
+    for (size_t q = 0; q < 2 * NP; q++) _mm256_storeu_ps(y + 8 * q, acc[q]);
+  } else {
+    float t[64];
+#pragma GCC unroll 8
+    for (size_t q = 0; q < 2 * NP; q++) _mm256_storeu_ps(t + 8 * q, acc[q]);
+    for (size_t n = 0; n < nc; n++) y[n] = t[n];
+  }
+}
+
+/* Interior pixels [ja, jb): U (input offset, weight row) pairs, U a constant after inlining
+ * for the unrolled cases (0 = runtime count u); CLAMP and FULL (every panel 16 wide) are
+ * constants too, so the per-pixel loop carries no tests.  With few enough weights they stay
+ * in registers across the pixels. */
+INLINE void cpix_interior(const size_t NP, const size_t U, const bool CLAMP, const bool FULL,
+                          size_t u, size_t nr, size_t nc, size_t ja, size_t jb, const float *x,
+                          ptrdiff_t xj, const ptrdiff_t *voff, const float *const *vw,
+                          size_t wpanel, const __m256 *init, float *y, size_t ys,
+                          const tconv_uk_params *params) {
+  const size_t n_u = U ? U : u;
+  const __m256 lo_v = _mm256_set1_ps(params->lo), hi_v = _mm256_set1_ps(params->hi);
+  const bool WREG = U != 0 && U * 2 * NP <= 8;
+  __m256 wr[8];
+  if (WREG) {
+#pragma GCC unroll 8
+    for (size_t v = 0; v < U; v++)
+#pragma GCC unroll 4
+      for (size_t q = 0; q < NP; q++) {
+        wr[(v * NP + q) * 2] = _mm256_loadu_ps(vw[v] + q * wpanel);
+        wr[(v * NP + q) * 2 + 1] = _mm256_loadu_ps(vw[v] + q * wpanel + 8);
+      }
+  }
+  const float *xp = x + (ptrdiff_t)ja * xj;
+  float *yp = y + ja * ys;
+  for (size_t jj = ja; jj < jb; jj++, xp += xj, yp += ys) {
     __m256 acc[8];
 #pragma GCC unroll 8
     for (size_t q = 0; q < 2 * NP; q++) acc[q] = init[q];
+#pragma GCC unroll 16
+    for (size_t v = 0; v < n_u; v++) {
+      const __m256 xv = _mm256_broadcast_ss(xp + voff[v]);
+#pragma GCC unroll 4
+      for (size_t q = 0; q < NP; q++) {
+        const __m256 w0 = WREG ? wr[(v * NP + q) * 2] : _mm256_loadu_ps(vw[v] + q * wpanel);
+        const __m256 w1 = WREG ? wr[(v * NP + q) * 2 + 1] : _mm256_loadu_ps(vw[v] + q * wpanel + 8);
+        acc[2 * q] = _mm256_fmadd_ps(xv, w0, acc[2 * q]);
+        acc[2 * q + 1] = _mm256_fmadd_ps(xv, w1, acc[2 * q + 1]);
+      }
+    }
+    if (CLAMP) {
+#pragma GCC unroll 8
+      for (size_t q = 0; q < 2 * NP; q++) acc[q] = _mm256_min_ps(_mm256_max_ps(acc[q], lo_v), hi_v);
+    }
+    if (FULL) {
+#pragma GCC unroll 8
+      for (size_t q = 0; q < 2 * NP; q++) _mm256_storeu_ps(yp + 8 * q, acc[q]);
+    } else {
+      cpix_store(NP, nr, nc, acc, yp, params, 0);
+    }
+  }
+}
+
+/* NP panels (16*NP filters, NP constant after inlining), pixels jj < npix of one phase row;
+ * nr filters valid in the last panel. */
+INLINE void cpix_block(const size_t NP, size_t nr, size_t npix, size_t kc, size_t na, size_t nb,
+                       size_t ja, size_t jb, const size_t *lo, const size_t *hi, size_t ls,
+                       const float *x, ptrdiff_t x0, ptrdiff_t xj, ptrdiff_t xa, ptrdiff_t xb,
+                       const float *w, size_t wa, size_t wb, size_t wpanel, const float *bias,
+                       float *y, size_t ys, const tconv_uk_params *params, unsigned flags) {
+  const size_t nc = 16 * (NP - 1) + nr;
+  __m256 init[8];
+  {
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+#pragma GCC unroll 8
+    for (size_t q = 0; q < 2 * NP; q++) {
+      const int left = (int)nc - (int)(8 * q);
+      const __m256i m = _mm256_cmpgt_epi32(_mm256_set1_epi32(left), lane);
+      init[q] = bias ? _mm256_maskload_ps(bias + 8 * q, m) : _mm256_setzero_ps();
+    }
+  }
+  enum { UMAX = 64 };
+  const size_t u = na * nb * kc;
+  if (na == 0 || u > UMAX) ja = jb = 0;
+  if (ja < jb) {
+    ptrdiff_t voff[UMAX];
+    const float *vw[UMAX];
+    size_t v = 0;
+    for (size_t a = 0; a < na; a++)
+      for (size_t b = 0; b < nb; b++)
+        for (size_t k = 0; k < kc; k++, v++) {
+          voff[v] = x0 - (ptrdiff_t)a * xa - (ptrdiff_t)b * xb + (ptrdiff_t)k;
+          vw[v] = w + a * wa + b * wb + 16 * k;
+        }
+#define CPIX_INT3(UU, CL, FU)                                                                      \
+  cpix_interior(NP, UU, CL, FU, u, nr, nc, ja, jb, x, xj, voff, vw, wpanel, init, y, ys, params)
+#define CPIX_INT(UU)                                                                               \
+  if (flags & TCONV_UK_CLAMP) {                                                                    \
+    if (nr == 16) CPIX_INT3(UU, true, true); else CPIX_INT3(UU, true, false);                     \
+  } else {                                                                                         \
+    if (nr == 16) CPIX_INT3(UU, false, true); else CPIX_INT3(UU, false, false);                   \
+  }
+    switch (u) {
+      case 1: CPIX_INT(1); break;
+      case 2: CPIX_INT(2); break;
+      case 4: CPIX_INT(4); break;
+      default: CPIX_INT(0); break;
+    }
+#undef CPIX_INT3
+#undef CPIX_INT
+  }
+  for (size_t jj = 0; jj < npix; jj++) {
+    if (jj == ja && ja < jb) {
+      jj = jb - 1;
+      continue;
+    }
+    CPIX_ACC_DECL(NP, init);
     const size_t l = lo[jj * ls], h = na ? hi[jj * ls] : l;
     for (size_t a = 0; a < na; a++) {
       for (size_t b = l; b < h; b++) {
@@ -164,25 +277,12 @@ INLINE void cpix_block(const size_t NP, size_t nr, size_t npix, size_t kc, size_
         }
       }
     }
-    if (flags & TCONV_UK_CLAMP) {
-      const __m256 lo_v = _mm256_set1_ps(params->lo), hi_v = _mm256_set1_ps(params->hi);
-#pragma GCC unroll 8
-      for (size_t q = 0; q < 2 * NP; q++) acc[q] = _mm256_min_ps(_mm256_max_ps(acc[q], lo_v), hi_v);
-    }
-    if (nr == 16) {
-#pragma GCC unroll 8
-      for (size_t q = 0; q < 2 * NP; q++) _mm256_storeu_ps(y + 8 * q, acc[q]);
-    } else {
-      float t[64];
-#pragma GCC unroll 8
-      for (size_t q = 0; q < 2 * NP; q++) _mm256_storeu_ps(t + 8 * q, acc[q]);
-      for (size_t n = 0; n < nc; n++) y[n] = t[n];
-    }
+    cpix_store(NP, nr, nc, acc, y + jj * ys, params, flags);
   }
 }
 
-void tconv_f32_cpix_ukernel__avx2_fma(size_t npix, size_t nc, size_t kc, size_t na,
-                                      const size_t *lo, const size_t *hi, size_t ls,
+void tconv_f32_cpix_ukernel__avx2_fma(size_t npix, size_t nc, size_t kc, size_t na, size_t nb,
+                                      size_t ja, size_t jb, const size_t *lo, const size_t *hi, size_t ls,
                                       const float *x, ptrdiff_t x0, ptrdiff_t xj, ptrdiff_t xa,
                                       ptrdiff_t xb,
                                       const float *w, size_t wa, size_t wb, size_t wpanel,
@@ -194,8 +294,8 @@ void tconv_f32_cpix_ukernel__avx2_fma(size_t npix, size_t nc, size_t kc, size_t 
     const size_t nr = left >= 64 ? 16 : left - 16 * (np - 1);
     const float *bj = bias ? bias + j : NULL;
 #define CPIX(NP)                                                                                   \
-  cpix_block(NP, nr, npix, kc, na, lo, hi, ls, x, x0, xj, xa, xb, w, wa, wb, wpanel, bj, y + j, ys,    \
-             params, flags)
+  cpix_block(NP, nr, npix, kc, na, nb, ja, jb, lo, hi, ls, x, x0, xj, xa, xb, w, wa, wb, wpanel, bj, y + j, \
+             ys, params, flags)
     switch (np) {
       case 1: CPIX(1); break;
       case 2: CPIX(2); break;
