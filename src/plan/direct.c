@@ -207,7 +207,8 @@ static void prow_item(void *ctx, size_t item, size_t thread) {
   const float *ximg = j->x + n * g->in_h * rowlen;
   size_t ih0 = 0, ih1 = 0;
   if (!band_rows(ah, oh0, oh1, &ih0, &ih1)) ih1 = 0, ih0 = 1; /* reads no input */
-  size_t next = ih0; /* first input row not yet in the window */
+  size_t next = ih0;      /* first input row not yet in the window */
+  size_t fetched = ih0;   /* rows below it have been prefetched (or copied) */
   for (size_t oh = oh0; oh < oh1; oh++) {
     const size_t lo = ah->lo[oh], hi = ah->hi[oh];
     if (lo < hi) {
@@ -215,8 +216,10 @@ static void prow_item(void *ctx, size_t item, size_t thread) {
       for (; next <= top; next++)
         tconv_f32_planar__avx2(IW, IC, ximg + next * rowlen, IC,
                                win + (next - ih0) * IC * wp + p->xpad_l, wp);
-      if (next <= ih1)
+      if (next <= ih1 && next >= fetched) {
         for (size_t b = 0; b < rowlen; b += 16) __builtin_prefetch(ximg + next * rowlen + b);
+        fetched = next + 1;
+      }
     }
     prow_row(j, n, oh, win, ih0, xt, rb);
   }

@@ -295,6 +295,11 @@ static void gemm_item(void *ctx, size_t item, size_t thread) {
   unsigned char *scr = (unsigned char *)job->scratch +
                        thread * job->tiles_per_block * job->scratch_stride;
 
+  /* the block's first row (n, jh, jw), then the next ones by stepping, without divisions */
+  size_t n = m0 % N, jh = m0 / N, jw;
+  if (!p->pos_major) n = m0 / (ch * cw), jh = m0 % (ch * cw);
+  jw = jh % cw, jh /= cw;
+  const size_t qh0 = (ph + ah->pb) / ah->s, qw0 = (pw + aw->pb) / aw->s;
   for (size_t t = 0; t < ntile_m; t++) {
     tile_info *ti = (tile_info *)(scr + t * job->scratch_stride);
     size_t mb = m0 + t * MR;
@@ -302,17 +307,23 @@ static void gemm_item(void *ctx, size_t item, size_t thread) {
     ti->ah = ti->aw = SIZE_MAX;
     ti->bh = ti->bw = 0;
     for (size_t m = 0; m < ti->mr; m++) {
-      size_t idx = mb + m, n = idx % N, rest = idx / N;
-      if (!p->pos_major) n = idx / (ch * cw), rest = idx % (ch * cw);
-      size_t oh = ph + ah->s * (rest / cw), ow = pw + aw->s * (rest % cw);
-      ti->base[m] = ((n * g->in_h + (oh + ah->pb) / ah->s) * g->in_w + (ow + aw->pb) / aw->s) * IC +
-                    grp * icg;
+      const size_t oh = ph + ah->s * jh, ow = pw + aw->s * jw;
+      ti->base[m] = ((n * g->in_h + qh0 + jh) * g->in_w + qw0 + jw) * IC + grp * icg;
       ti->lh[m] = ah->lo[oh], ti->hh[m] = ah->hi[oh], ti->lw[m] = aw->lo[ow], ti->hw[m] = aw->hi[ow];
       ti->c[m] = job->y + ((n * g->out_h + oh) * g->out_w + ow) * OC + grp * ocg;
       if (ah->lo[oh] < ti->ah) ti->ah = ah->lo[oh];
       if (ah->hi[oh] > ti->bh) ti->bh = ah->hi[oh];
       if (aw->lo[ow] < ti->aw) ti->aw = aw->lo[ow];
       if (aw->hi[ow] > ti->bw) ti->bw = aw->hi[ow];
+      if (p->pos_major) { /* rows (jh, jw, n) */
+        if (++n == N) {
+          n = 0;
+          if (++jw == cw) jw = 0, jh++;
+        }
+      } else if (++jw == cw) { /* rows (n, jh, jw) */
+        jw = 0;
+        if (++jh == ch) jh = 0, n++;
+      }
     }
     for (size_t m = ti->mr; m < MR; m++) { /* padding rows repeat row 0 (results discarded) */
       ti->base[m] = ti->base[0];

@@ -59,6 +59,7 @@ INLINE void prow_block(const size_t R, const size_t JV, size_t j0, size_t kc, si
     const float *xt = x[t] + j0;
     const float *wt = w + t * kc * R;
     size_t c = 0;
+#pragma GCC unroll 2
     for (; c + KS <= kc; c += KS, xt += KS * xs, wt += KS * R)
 #pragma GCC unroll 4
       for (size_t ks = 0; ks < KS; ks++) prow_step(R, JV, acc + ks * JV, xt + ks * xs, wt + ks * R);
@@ -325,8 +326,10 @@ static inline void transpose8x8_regs(__m256 r[8]) {
 /* 8x8 block: dst[k*ds + i] = src[i*sc + k] for i, k < 8. */
 static inline void transpose8x8(const float *s, size_t sc, float *d, size_t ds) {
   __m256 r[8];
+#pragma GCC unroll 8
   for (size_t i = 0; i < 8; i++) r[i] = _mm256_loadu_ps(s + i * sc);
   transpose8x8_regs(r);
+#pragma GCC unroll 8
   for (size_t k = 0; k < 8; k++) _mm256_storeu_ps(d + k * ds, r[k]);
 }
 
@@ -352,8 +355,10 @@ void tconv_f32_interleave__avx2(size_t K, size_t n, const float *const *rows, fl
   }
   for (; j + 8 <= n; j += 8) {
     __m256 r[8];
+#pragma GCC unroll 8
     for (size_t k = 0; k < 8; k++) r[k] = k < K ? _mm256_loadu_ps(rows[k] + j) : _mm256_setzero_ps();
     transpose8x8_regs(r);
+#pragma GCC unroll 8
     for (size_t i = 0; i < 8; i++) {
       float *d = out + (j + i) * K;
       if ((j + i) * K + 8 <= total) {
