@@ -8,83 +8,93 @@
  * kernels, so the AVX2 and AVX-512 routes give bitwise-identical results.
  * Contract: src/kernels/ukernel.h. */
 #include <immintrin.h>
+#include <stdbool.h>
 
 #include "kernels/ukernel.h"
 
 #define INLINE static inline __attribute__((always_inline))
 
-INLINE void gemm_np(const size_t NP, size_t mr, size_t nr, size_t kc, size_t ks,
+/* NP panels, the last one with nlast <= 16 lanes; HALF: nlast <= 8, so the last panel runs in
+ * ymm registers (half the FMA work on a double-pumped 512-bit unit such as Zen 4's).  NF = the
+ * full-width (zmm) panels. */
+INLINE void gemm_np(const size_t NP, const bool HALF, size_t mr, size_t nr, size_t kc, size_t ks,
                     const float *const *a, const float *const *w, size_t wstride,
                     float *const *c, const float *bias, const tconv_uk_params *params,
                     unsigned flags) {
+  const size_t NF = HALF ? NP - 1 : NP;
   /* lanes of the last panel (earlier panels are full) */
   const size_t nlast = nr - 16 * (NP - 1);
   const __mmask16 mlast = (__mmask16)(nlast >= 16 ? 0xFFFFu : (1u << nlast) - 1u);
+  const __mmask8 mhalf = (__mmask8)(nlast >= 8 ? 0xFFu : (1u << nlast) - 1u);
+  const size_t qh = NP - 1; /* the half panel's index */
   __m512 acc[6][4];
+  __m256 acch[6];
   if (flags & TCONV_UK_ACCUMULATE) {
 #pragma GCC unroll 6
     for (size_t m = 0; m < 6; m++) {
       const float *cm = c[m < mr ? m : 0];
 #pragma GCC unroll 4
-      for (size_t q = 0; q < NP; q++)
+      for (size_t q = 0; q < NF; q++)
         acc[m][q] = q + 1 < NP ? _mm512_loadu_ps(cm + 16 * q)
                                : _mm512_maskz_loadu_ps(mlast, cm + 16 * q);
+      if (HALF) acch[m] = _mm256_maskz_loadu_ps(mhalf, cm + 16 * qh);
     }
   } else {
 #pragma GCC unroll 4
-    for (size_t q = 0; q < NP; q++) {
+    for (size_t q = 0; q < NF; q++) {
       const __m512 b = bias == NULL  ? _mm512_setzero_ps()
                        : q + 1 < NP ? _mm512_loadu_ps(bias + 16 * q)
                                     : _mm512_maskz_loadu_ps(mlast, bias + 16 * q);
 #pragma GCC unroll 6
       for (size_t m = 0; m < 6; m++) acc[m][q] = b;
     }
+    if (HALF) {
+      const __m256 b = bias == NULL ? _mm256_setzero_ps() : _mm256_maskz_loadu_ps(mhalf, bias + 16 * qh);
+#pragma GCC unroll 6
+      for (size_t m = 0; m < 6; m++) acch[m] = b;
+    }
   }
   for (size_t s = 0; s < ks; s++) {
-    const float *a0 = a[s * 6 + 0], *a1 = a[s * 6 + 1], *a2 = a[s * 6 + 2];
-    const float *a3 = a[s * 6 + 3], *a4 = a[s * 6 + 4], *a5 = a[s * 6 + 5];
+    const float *ar[6];
+#pragma GCC unroll 6
+    for (size_t m = 0; m < 6; m++) ar[m] = a[s * 6 + m];
     const float *wp = w[s];
     for (size_t k = 0; k < kc; k++, wp += 16) {
       __m512 b[4];
 #pragma GCC unroll 4
-      for (size_t q = 0; q < NP; q++) b[q] = _mm512_loadu_ps(wp + q * wstride);
-      __m512 va = _mm512_set1_ps(a0[k]);
+      for (size_t q = 0; q < NF; q++) b[q] = _mm512_loadu_ps(wp + q * wstride);
+      const __m256 bh = HALF ? _mm256_loadu_ps(wp + qh * wstride) : _mm256_setzero_ps();
+#pragma GCC unroll 6
+      for (size_t m = 0; m < 6; m++) {
+        const __m512 va = _mm512_set1_ps(ar[m][k]);
 #pragma GCC unroll 4
-      for (size_t q = 0; q < NP; q++) acc[0][q] = _mm512_fmadd_ps(va, b[q], acc[0][q]);
-      va = _mm512_set1_ps(a1[k]);
-#pragma GCC unroll 4
-      for (size_t q = 0; q < NP; q++) acc[1][q] = _mm512_fmadd_ps(va, b[q], acc[1][q]);
-      va = _mm512_set1_ps(a2[k]);
-#pragma GCC unroll 4
-      for (size_t q = 0; q < NP; q++) acc[2][q] = _mm512_fmadd_ps(va, b[q], acc[2][q]);
-      va = _mm512_set1_ps(a3[k]);
-#pragma GCC unroll 4
-      for (size_t q = 0; q < NP; q++) acc[3][q] = _mm512_fmadd_ps(va, b[q], acc[3][q]);
-      va = _mm512_set1_ps(a4[k]);
-#pragma GCC unroll 4
-      for (size_t q = 0; q < NP; q++) acc[4][q] = _mm512_fmadd_ps(va, b[q], acc[4][q]);
-      va = _mm512_set1_ps(a5[k]);
-#pragma GCC unroll 4
-      for (size_t q = 0; q < NP; q++) acc[5][q] = _mm512_fmadd_ps(va, b[q], acc[5][q]);
+        for (size_t q = 0; q < NF; q++) acc[m][q] = _mm512_fmadd_ps(va, b[q], acc[m][q]);
+        if (HALF) acch[m] = _mm256_fmadd_ps(_mm512_castps512_ps256(va), bh, acch[m]);
+      }
     }
   }
   if (flags & TCONV_UK_CLAMP) {
     const __m512 lo = _mm512_set1_ps(params->lo), hi = _mm512_set1_ps(params->hi);
 #pragma GCC unroll 6
-    for (size_t m = 0; m < 6; m++)
+    for (size_t m = 0; m < 6; m++) {
 #pragma GCC unroll 4
-      for (size_t q = 0; q < NP; q++) acc[m][q] = _mm512_min_ps(_mm512_max_ps(acc[m][q], lo), hi);
+      for (size_t q = 0; q < NF; q++) acc[m][q] = _mm512_min_ps(_mm512_max_ps(acc[m][q], lo), hi);
+      if (HALF)
+        acch[m] = _mm256_min_ps(_mm256_max_ps(acch[m], _mm512_castps512_ps256(lo)),
+                                _mm512_castps512_ps256(hi));
+    }
   }
 #pragma GCC unroll 6
   for (size_t m = 0; m < 6; m++) {
     if (m >= mr) break;
 #pragma GCC unroll 4
-    for (size_t q = 0; q < NP; q++) {
+    for (size_t q = 0; q < NF; q++) {
       if (q + 1 < NP)
         _mm512_storeu_ps(c[m] + 16 * q, acc[m][q]);
       else
         _mm512_mask_storeu_ps(c[m] + 16 * q, mlast, acc[m][q]);
     }
+    if (HALF) _mm256_mask_storeu_ps(c[m] + 16 * qh, mhalf, acch[m]);
   }
 }
 
@@ -92,11 +102,16 @@ void tconv_f32_gemm_ukernel_6x64__avx512f(size_t mr, size_t nr, size_t kc, size_
                                           const float *const *a, const float *const *w,
                                           size_t wstride, float *const *c, const float *bias,
                                           const tconv_uk_params *params, unsigned flags) {
-  switch ((nr + 15) / 16) {
-    case 1: gemm_np(1, mr, nr, kc, ks, a, w, wstride, c, bias, params, flags); break;
-    case 2: gemm_np(2, mr, nr, kc, ks, a, w, wstride, c, bias, params, flags); break;
-    case 3: gemm_np(3, mr, nr, kc, ks, a, w, wstride, c, bias, params, flags); break;
-    case 4: gemm_np(4, mr, nr, kc, ks, a, w, wstride, c, bias, params, flags); break;
+  const bool half = (nr - 1) % 16 < 8; /* the last panel has at most 8 filters */
+  switch ((nr + 15) / 16 * 2 + half) {
+    case 2: gemm_np(1, false, mr, nr, kc, ks, a, w, wstride, c, bias, params, flags); break;
+    case 3: gemm_np(1, true, mr, nr, kc, ks, a, w, wstride, c, bias, params, flags); break;
+    case 4: gemm_np(2, false, mr, nr, kc, ks, a, w, wstride, c, bias, params, flags); break;
+    case 5: gemm_np(2, true, mr, nr, kc, ks, a, w, wstride, c, bias, params, flags); break;
+    case 6: gemm_np(3, false, mr, nr, kc, ks, a, w, wstride, c, bias, params, flags); break;
+    case 7: gemm_np(3, true, mr, nr, kc, ks, a, w, wstride, c, bias, params, flags); break;
+    case 8: gemm_np(4, false, mr, nr, kc, ks, a, w, wstride, c, bias, params, flags); break;
+    case 9: gemm_np(4, true, mr, nr, kc, ks, a, w, wstride, c, bias, params, flags); break;
     default: break; /* nr outside 1..64: the planner never asks */
   }
 }
