@@ -49,6 +49,27 @@ extern int test_failed_checks;
   } while (0)
 #define CHECK_OK(expr) CHECK_STATUS(expr, TCONV_OK)
 
+/* Set-up steps a test cannot go on without: counted and reported like CHECK_OK / CHECK, and on
+ * failure (which the fault-injection modes cause on purpose, see main.c) they jump to the test's
+ * `done:` label, which frees everything the test made.  Every destroy/free function of the
+ * library accepts NULL and a zeroed struct, so the cleanup needs no flags: declare the resources
+ * at the top, NULL or zeroed, before the first REQUIRE. */
+#define REQUIRE_OK(expr)                                                                           \
+  do {                                                                                             \
+    tconv_status req_ = (expr);                                                                    \
+    CHECK_MSG(req_ == TCONV_OK, "%s returned %s (%s), expected OK", #expr,                         \
+              tconv_status_string(req_), tconv_last_error());                                      \
+    if (req_ != TCONV_OK) goto done;                                                               \
+  } while (0)
+#define REQUIRE(cond)                                                                              \
+  do {                                                                                             \
+    if (!(cond)) {                                                                                 \
+      fprintf(stderr, "  %s:%d: REQUIRE(%s) failed\n", __FILE__, __LINE__, #cond);                \
+      test_failed_checks++;                                                                        \
+      goto done;                                                                                   \
+    }                                                                                              \
+  } while (0)
+
 #define CHECK_NEAR(a, b, tol)                                                                      \
   do {                                                                                             \
     double a_ = (a), b_ = (b);                                                                     \
