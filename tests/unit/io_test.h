@@ -149,20 +149,29 @@ static inline const tconv_named_tensor *io_by_name(const tconv_weights *w, const
 
 /* w = n float32 tensors of random rank (0..3), shape (dims 0..4) and values; tensor i is named
  * by names[i % 3] (a printf pattern taking i), so each format can mix in the names it must
- * escape or keep byte-exact. */
-static inline void io_make_weights(tconv_weights *w, size_t n, unsigned long long seed,
+ * escape or keep byte-exact.  False (w holding the tensors made so far, for tconv_weights_free)
+ * when an allocation failed. */
+static inline bool io_make_weights(tconv_weights *w, size_t n, unsigned long long seed,
                                    const char *const names[3]) {
   memset(w, 0, sizeof *w);
   for (size_t i = 0; i < n; i++) {
     size_t rank = test_rand_range(&seed, 0, 4), shape[4];
     for (size_t d = 0; d < rank; d++) shape[d] = test_rand_range(&seed, 0, 5);
     tconv_tensor t;
-    CHECK_OK(tconv_tensor_alloc(&t, rank, shape));
+    tconv_status st = tconv_tensor_alloc(&t, rank, shape);
+    CHECK_OK(st);
+    if (st != TCONV_OK) return false;
     for (size_t k = 0; k < tconv_tensor_numel(&t); k++) t.data[k] = test_rand_float(&seed);
     char name[64];
     snprintf(name, sizeof name, names[i % 3], i);
-    CHECK_OK(tconv_weights_push(w, name, TCONV_DTYPE_FLOAT32, &t));
+    st = tconv_weights_push(w, name, TCONV_DTYPE_FLOAT32, &t);
+    CHECK_OK(st);
+    if (st != TCONV_OK) { /* the value stays ours when the push fails */
+      tconv_tensor_free(&t);
+      return false;
+    }
   }
+  return true;
 }
 
 /* Bitwise float comparison (NaN payloads included). */

@@ -29,26 +29,29 @@ TEST(npy_numpy_fixtures_float32) {
     char path[256];
     snprintf(path, sizeof path, IO_DATA "%s", cases[c].file);
     tconv_tensor t;
-    CHECK_OK(tconv_npy_load(path, &t));
+    REQUIRE_OK(tconv_npy_load(path, &t));
     check_ramp(&t, cases[c].rank, cases[c].shape);
     tconv_tensor_free(&t);
   }
+done:;
 }
 
 TEST(npy_numpy_fixtures_scalar_and_float64) {
   tconv_tensor t;
-  CHECK_OK(tconv_npy_load(IO_DATA "f4_scalar.npy", &t));
+  unsigned char *bytes = NULL;
+  REQUIRE_OK(tconv_npy_load(IO_DATA "f4_scalar.npy", &t));
   CHECK(t.rank == 0 && tconv_tensor_numel(&t) == 1 && t.data[0] == 3.25f);
   tconv_tensor_free(&t);
 
   size_t size;
-  unsigned char *bytes = io_slurp(IO_DATA "f8_2x2x2.npy", &size);
-  CHECK(bytes != NULL);
+  bytes = io_slurp(IO_DATA "f8_2x2x2.npy", &size);
+  REQUIRE(bytes != NULL);
   tconv_dtype dt = TCONV_DTYPE_OTHER;
-  CHECK_OK(tconv_npy_parse_typed(bytes, size, &t, &dt));
+  REQUIRE_OK(tconv_npy_parse_typed(bytes, size, &t, &dt));
   CHECK(dt == TCONV_DTYPE_FLOAT64);
   CHECK(t.rank == 3 && t.shape[0] == 2 && t.shape[1] == 2 && t.shape[2] == 2);
   for (size_t i = 0; i < 8; i++) CHECK(t.data[i] == io_sevenths(i));
+done:
   tconv_tensor_free(&t);
   free(bytes);
 }
@@ -84,53 +87,65 @@ TEST(npy_save_matches_numpy_bytes) {
       {"f4_vec5.npy", 1, {5}},      {"f4_2x3.npy", 2, {2, 3}}, {"f4_3x3x2x1.npy", 4, {3, 3, 2, 1}},
       {"f4_1030x1.npy", 2, {1030, 1}}, {"f4_empty_0x3.npy", 2, {0, 3}}, {"f4_scalar.npy", 0, {0}},
   };
+  tconv_tensor t = {0};
+  unsigned char *a = NULL, *b = NULL, *enc = NULL;
+  const char *out = io_temp("save.npy");
   for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
-    tconv_tensor t;
-    CHECK_OK(tconv_tensor_alloc(&t, cases[c].rank, cases[c].shape));
+    REQUIRE_OK(tconv_tensor_alloc(&t, cases[c].rank, cases[c].shape));
     size_t n = tconv_tensor_numel(&t);
     for (size_t i = 0; i < n; i++) t.data[i] = cases[c].rank == 0 ? 3.25f : io_ramp(i);
-    const char *out = io_temp("save.npy");
-    CHECK_OK(tconv_npy_save(out, &t));
+    REQUIRE_OK(tconv_npy_save(out, &t));
     char ref_path[256];
     snprintf(ref_path, sizeof ref_path, IO_DATA "%s", cases[c].file);
     size_t a_size, b_size;
-    unsigned char *a = io_slurp(out, &a_size), *b = io_slurp(ref_path, &b_size);
+    a = io_slurp(out, &a_size), b = io_slurp(ref_path, &b_size);
     CHECK_MSG(a && b && a_size == b_size && memcmp(a, b, a_size) == 0,
               "%s: saved bytes differ from numpy's (%zu vs %zu bytes)", cases[c].file, a_size,
               b_size);
-    unsigned char *enc;
     size_t enc_size;
-    CHECK_OK(tconv_npy_encode(&t, &enc, &enc_size));
+    REQUIRE_OK(tconv_npy_encode(&t, &enc, &enc_size));
     CHECK(enc_size == b_size && b && memcmp(enc, b, b_size) == 0);
     tconv_dealloc(enc);
     free(a);
     free(b);
+    enc = a = b = NULL;
     unlink(out);
     tconv_tensor_free(&t);
   }
+done:
+  tconv_dealloc(enc);
+  free(a);
+  free(b);
+  unlink(out);
+  tconv_tensor_free(&t);
 }
 
 TEST(npy_round_trip_random_shapes) {
   unsigned long long rng = 42;
+  tconv_tensor t = {0}, back = {0};
+  unsigned char *enc = NULL;
   for (int iter = 0; iter < 40; iter++) {
     size_t rank = test_rand_range(&rng, 0, 8), shape[8];
     for (size_t i = 0; i < rank; i++) shape[i] = test_rand_range(&rng, rank > 4 ? 1 : 0, 4);
     if (iter == 0) rank = 2, shape[0] = 2147483647, shape[1] = 0; /* widest dim, empty */
-    tconv_tensor t, back;
-    CHECK_OK(tconv_tensor_alloc(&t, rank, shape));
+    REQUIRE_OK(tconv_tensor_alloc(&t, rank, shape));
     size_t n = tconv_tensor_numel(&t);
     for (size_t i = 0; i < n; i++) t.data[i] = test_rand_float(&rng) * 1e3f;
-    unsigned char *enc;
     size_t size;
-    CHECK_OK(tconv_npy_encode(&t, &enc, &size));
+    REQUIRE_OK(tconv_npy_encode(&t, &enc, &size));
     CHECK(size % 64 == (n * 4) % 64); /* header padded to 64 bytes */
-    CHECK_OK(tconv_npy_parse(enc, size, &back));
+    REQUIRE_OK(tconv_npy_parse(enc, size, &back));
     CHECK(back.rank == rank && memcmp(back.shape, t.shape, rank * sizeof shape[0]) == 0);
     CHECK(io_same_floats(back.data, t.data, n));
     tconv_tensor_free(&back);
     tconv_dealloc(enc);
+    enc = NULL;
     tconv_tensor_free(&t);
   }
+done:
+  tconv_tensor_free(&back);
+  tconv_dealloc(enc);
+  tconv_tensor_free(&t);
 }
 
 /* Builds a v1 file from a header text (a '\n' is appended) and n data bytes. */

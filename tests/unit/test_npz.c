@@ -49,9 +49,9 @@ TEST(npz_numpy_fixtures) {
 }
 
 /* Weights with n random tensors of assorted shapes, names with a '/' and non-ASCII bytes. */
-static void make_weights(tconv_weights *w, size_t n, unsigned long long seed) {
+static bool make_weights(tconv_weights *w, size_t n, unsigned long long seed) {
   static const char *const names[3] = {"layer_%zu/kernel", "b%zu", "\xc3\xb1%zu"};
-  io_make_weights(w, n, seed, names);
+  return io_make_weights(w, n, seed, names);
 }
 
 static void check_same_weights(const tconv_weights *a, const tconv_weights *b) {
@@ -66,39 +66,48 @@ static void check_same_weights(const tconv_weights *a, const tconv_weights *b) {
 }
 
 TEST(npz_round_trip) {
+  tconv_weights w = {0}, back = {0};
+  unsigned char *file = NULL, *enc = NULL, *npy = NULL;
+  const char *path = io_temp("rt.npz");
   for (size_t n = 0; n < 12; n += 3) {
-    tconv_weights w, back;
-    make_weights(&w, n, 100 + n);
-    const char *path = io_temp("rt.npz");
-    CHECK_OK(tconv_npz_write(path, &w));
-    CHECK_OK(tconv_npz_read(path, &back));
+    REQUIRE(make_weights(&w, n, 100 + n));
+    REQUIRE_OK(tconv_npz_write(path, &w));
+    REQUIRE_OK(tconv_npz_read(path, &back));
     check_same_weights(&w, &back);
     /* The file is exactly the in-memory encoding, and a member is exactly its .npy bytes. */
     size_t fsize, esize;
-    unsigned char *file = io_slurp(path, &fsize), *enc;
-    CHECK_OK(tconv_npz_encode(&w, &enc, &esize));
+    file = io_slurp(path, &fsize);
+    REQUIRE_OK(tconv_npz_encode(&w, &enc, &esize));
     CHECK(file && fsize == esize && memcmp(file, enc, esize) == 0);
     if (n > 0 && file) {
-      unsigned char *npy;
       size_t npy_size, name_len = strlen(w.items[0].name) + 4;
-      CHECK_OK(tconv_npy_encode(&w.items[0].value, &npy, &npy_size));
+      REQUIRE_OK(tconv_npy_encode(&w.items[0].value, &npy, &npy_size));
       CHECK(tconv_le32(file) == 0x04034b50 && tconv_le16(file + 8) == 0 /* stored */);
       CHECK(tconv_le32(file + 22) == npy_size && tconv_le16(file + 26) == name_len);
       CHECK(memcmp(file + 30 + name_len, npy, npy_size) == 0);
       CHECK(tconv_le32(file + 14) == (uint32_t)crc32(0, npy, (uInt)npy_size));
       tconv_dealloc(npy);
+      npy = NULL;
     }
     free(file);
     tconv_dealloc(enc);
+    file = enc = NULL;
     unlink(path);
     tconv_weights_free(&w);
     tconv_weights_free(&back);
   }
+done:
+  tconv_dealloc(npy);
+  free(file);
+  tconv_dealloc(enc);
+  unlink(path);
+  tconv_weights_free(&w);
+  tconv_weights_free(&back);
 }
 
 TEST(npz_write_errors) {
   tconv_weights w;
-  make_weights(&w, 2, 7);
+  REQUIRE(make_weights(&w, 2, 7));
   CHECK_FAILS(tconv_npz_write(NULL, &w), TCONV_INVALID_ARGUMENT);
   CHECK_FAILS(tconv_npz_write(io_temp("x.npz"), NULL), TCONV_INVALID_ARGUMENT);
   CHECK_FAILS(tconv_npz_write("/nonexistent-dir/x.npz", &w), TCONV_IO_ERROR);
@@ -119,8 +128,9 @@ TEST(npz_write_errors) {
   CHECK_OK(tconv_weights_push(&w, "ints", TCONV_DTYPE_INT32, &t)); /* listed, no values */
   CHECK_FAILS(tconv_npz_write(io_temp("x.npz"), &w), TCONV_INVALID_ARGUMENT);
   tconv_weights_free(&w);
-  make_weights(&w, 1025, 9);
+  REQUIRE(make_weights(&w, 1025, 9));
   CHECK_FAILS(tconv_npz_write(io_temp("x.npz"), &w), TCONV_LIMIT_EXCEEDED);
+done:
   tconv_weights_free(&w);
   unlink(io_temp("x.npz"));
 }
@@ -211,16 +221,18 @@ static tconv_status parse_and_free(const unsigned char *b, size_t size) {
   return st;
 }
 
+/* The .npy bytes of ramp(0..n-1) in malloc'd memory; NULL when the library cannot allocate. */
 static unsigned char *npy_of_ramp(size_t n, size_t *size) {
   tconv_tensor t;
   size_t shape[1] = {n};
-  tconv_tensor_alloc(&t, 1, shape);
+  if (tconv_tensor_alloc(&t, 1, shape) != TCONV_OK) return NULL;
   for (size_t i = 0; i < n; i++) t.data[i] = io_ramp(i);
-  unsigned char *enc, *copy;
-  tconv_npy_encode(&t, &enc, size);
-  copy = malloc(*size);
-  memcpy(copy, enc, *size);
-  tconv_dealloc(enc);
+  unsigned char *enc, *copy = NULL;
+  if (tconv_npy_encode(&t, &enc, size) == TCONV_OK) {
+    copy = malloc(*size);
+    if (copy) memcpy(copy, enc, *size);
+    tconv_dealloc(enc);
+  }
   tconv_tensor_free(&t);
   return copy;
 }
@@ -228,6 +240,7 @@ static unsigned char *npy_of_ramp(size_t n, size_t *size) {
 TEST(npz_crafted_builder_baseline) {
   size_t an, bn, size;
   unsigned char *a = npy_of_ramp(6, &an), *bb = npy_of_ramp(300, &bn);
+  REQUIRE(a != NULL && bb != NULL);
   for (int method = 0; method <= 8; method += 8) {
     for (int z64 = 0; z64 <= 1; z64++) {
       zmember m[2] = {{"a.npy", a, an, method, z64}, {"dir/b.npy", bb, bn, method, z64}};
@@ -241,6 +254,7 @@ TEST(npz_crafted_builder_baseline) {
     }
   }
   CHECK_OK(parse_and_free((const unsigned char *)"PK\5\6\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0", 22));
+done:
   free(a);
   free(bb);
 }
@@ -248,6 +262,8 @@ TEST(npz_crafted_builder_baseline) {
 TEST(npz_crafted_directory) {
   size_t an, size;
   unsigned char *a = npy_of_ramp(6, &an);
+  CHECK(a != NULL);
+  if (a == NULL) return; /* nothing else was made yet */
   zmember m[2] = {{"a.npy", a, an, 0, false}, {"b.npy", a, an, 8, false}};
   unsigned char *zip = zip_build(m, 2, &size), *z = malloc(size + 70000);
 #define FRESH() memcpy(z, zip, size)
@@ -292,6 +308,8 @@ TEST(npz_crafted_directory) {
 TEST(npz_crafted_members) {
   size_t an, size;
   unsigned char *a = npy_of_ramp(6, &an);
+  CHECK(a != NULL);
+  if (a == NULL) return; /* nothing else was made yet */
   zmember m[2] = {{"a.npy", a, an, 0, false}, {"b.npy", a, an, 8, false}};
   unsigned char *zip = zip_build(m, 2, &size), *z = malloc(size);
 #define FRESH() memcpy(z, zip, size)
@@ -384,6 +402,8 @@ TEST(npz_crafted_members) {
 TEST(npz_crafted_zip64_end_record) {
   size_t an, size;
   unsigned char *a = npy_of_ramp(5, &an);
+  CHECK(a != NULL);
+  if (a == NULL) return; /* nothing else was made yet */
   zmember m[2] = {{"a.npy", a, an, 0, true}, {"b.npy", a, an, 8, false}};
   unsigned char *zip = zip_build(m, 2, &size);
   size_t e = size - 22, cd = tconv_le32(zip + e + 16), cd_len = tconv_le32(zip + e + 12);
@@ -421,6 +441,8 @@ TEST(npz_crafted_zip64_end_record) {
 TEST(npz_crafted_overlap) {
   size_t an, inner_size, size;
   unsigned char *a = npy_of_ramp(6, &an);
+  CHECK(a != NULL);
+  if (a == NULL) return; /* nothing else was made yet */
   zmember inner_m = {"b.npy", a, an, 0, false};
   unsigned char *inner = zip_build(&inner_m, 1, &inner_size);
   size_t b_local_len = 30 + 5 + an; /* local header + data of b.npy at the start of inner */

@@ -34,17 +34,16 @@ static tconv_layer *make_layer(tconv_store *s, const char *name, int64_t filters
 TEST(restore_tf2_object_graph_names) {
   if (!io_have_testdata("restore_tf2_object_graph_names")) return;
   const char *ckpt = TESTDATA "/tf-ckpt/cvae-init-object-graph";
+  tconv_weights w = {0};
   tconv_store *s = tconv_store_create();
   tconv_layer *l0 = make_layer(s, NULL, 64, 3, 2, 32), *l1 = make_layer(s, NULL, 32, 3, 2, 64),
               *l2 = make_layer(s, NULL, 1, 3, 1, 32);
-  CHECK(l0 && l1 && l2);
-  if (!(l0 && l1 && l2)) return;
+  REQUIRE(l0 && l1 && l2);
   CHECK(!strcmp(tconv_layer_name(l2), "conv2d_transpose_2"));
   size_t n = 0;
   CHECK_OK(tconv_store_restore_file(s, ckpt, NULL, &n));
   CHECK(n == 6);
-  tconv_weights w;
-  CHECK_OK(tconv_weights_load(ckpt, &w));
+  REQUIRE_OK(tconv_weights_load(ckpt, &w));
   CHECK(same_values(tconv_layer_kernel(l0), &tconv_weights_find(&w, "conv2d_transpose/kernel")->value));
   CHECK(same_values(tconv_layer_kernel(l1),
                     &tconv_weights_find(&w, "conv2d_transpose_1/kernel")->value));
@@ -55,15 +54,20 @@ TEST(restore_tf2_object_graph_names) {
   tconv_layer_destroy(l0);
   tconv_layer_destroy(l1);
   tconv_layer_destroy(l2);
+  l0 = l1 = l2 = NULL;
   tconv_store_destroy(s);
   /* A store scope the file lacks: generator/conv2d_transpose_1/kernel takes
    * conv2d_transpose_1/kernel. */
   s = tconv_store_create();
   size_t ks[4] = {3, 3, 32, 64};
   tconv_tensor *k = NULL;
-  CHECK_OK(tconv_store_add(s, "generator/conv2d_transpose_1/kernel", 4, ks, true, &k));
+  REQUIRE_OK(tconv_store_add(s, "generator/conv2d_transpose_1/kernel", 4, ks, true, &k));
   CHECK_OK(tconv_store_restore(s, &w, NULL, &n));
   CHECK(n == 1 && same_values(k, &tconv_weights_find(&w, "conv2d_transpose_1/kernel")->value));
+done:
+  tconv_layer_destroy(l0);
+  tconv_layer_destroy(l1);
+  tconv_layer_destroy(l2);
   tconv_store_destroy(s);
   tconv_weights_free(&w);
 }
@@ -72,13 +76,14 @@ TEST(restore_tf1_names_and_errors) {
   if (!io_have_testdata("restore_tf1_names_and_errors")) return;
   const char *ckpt = TESTDATA "/tf-ckpt/tf1-conv-autoencoder-adam";
   tconv_weights w;
-  CHECK_OK(tconv_weights_load(ckpt, &w));
-  tconv_store *s = tconv_store_create();
+  tconv_store *s = NULL;
+  REQUIRE_OK(tconv_weights_load(ckpt, &w));
+  s = tconv_store_create();
   size_t k1[4] = {3, 3, 32, 64}, b1[1] = {32}, k2[4] = {5, 5, 3, 32};
   tconv_tensor *vk1 = NULL, *vb1 = NULL, *vk2 = NULL;
-  CHECK_OK(tconv_store_add(s, "decoder/conv1_d/kernel", 4, k1, true, &vk1));
-  CHECK_OK(tconv_store_add(s, "conv1_d/bias", 1, b1, true, &vb1)); /* by unique suffix */
-  CHECK_OK(tconv_store_add(s, "dec/conv2_d/kernel", 4, k2, true, &vk2)); /* neither: missing */
+  REQUIRE_OK(tconv_store_add(s, "decoder/conv1_d/kernel", 4, k1, true, &vk1));
+  REQUIRE_OK(tconv_store_add(s, "conv1_d/bias", 1, b1, true, &vb1)); /* by unique suffix */
+  REQUIRE_OK(tconv_store_add(s, "dec/conv2_d/kernel", 4, k2, true, &vk2)); /* neither: missing */
   size_t n = 99;
   CHECK_STATUS(tconv_store_restore(s, &w, NULL, &n), TCONV_NOT_FOUND);
   CHECK(n == 0);
@@ -99,21 +104,22 @@ TEST(restore_tf1_names_and_errors) {
   /* Shape mismatch lists both shapes. */
   s = tconv_store_create();
   size_t wrong[4] = {3, 3, 64, 32};
-  CHECK_OK(tconv_store_add(s, "decoder/conv1_d/kernel", 4, wrong, true, NULL));
+  REQUIRE_OK(tconv_store_add(s, "decoder/conv1_d/kernel", 4, wrong, true, NULL));
   CHECK_STATUS(tconv_store_restore(s, &w, NULL, &n), TCONV_SHAPE_MISMATCH);
   CHECK(strstr(tconv_last_error(), "[3, 3, 64, 32]") && strstr(tconv_last_error(), "[3, 3, 32, 64]"));
   tconv_store_destroy(s);
   /* Ambiguous: "kernel" ends every kernel's name. */
   s = tconv_store_create();
-  CHECK_OK(tconv_store_add(s, "kernel", 4, k1, true, NULL));
+  REQUIRE_OK(tconv_store_add(s, "kernel", 4, k1, true, NULL));
   CHECK_STATUS(tconv_store_restore(s, &w, NULL, &n), TCONV_INVALID_STATE);
   CHECK(strstr(tconv_last_error(), "ambiguous") != NULL);
   tconv_store_destroy(s);
   /* An integer tensor cannot fill a float variable. */
   s = tconv_store_create();
-  CHECK_OK(tconv_store_add(s, "Variable_1", 0, NULL, true, NULL));
+  REQUIRE_OK(tconv_store_add(s, "Variable_1", 0, NULL, true, NULL));
   CHECK_STATUS(tconv_store_restore(s, &w, NULL, &n), TCONV_SHAPE_MISMATCH);
   CHECK(strstr(tconv_last_error(), "int32") != NULL);
+done:
   tconv_store_destroy(s);
   tconv_weights_free(&w);
 }
@@ -122,8 +128,7 @@ TEST(restore_keras_h5_names) {
   if (!io_have_testdata("restore_keras_h5_names")) return;
   tconv_store *s = tconv_store_create();
   tconv_layer *l = make_layer(s, "conv2d_transpose_2", 32, 3, 2, 64);
-  CHECK(l != NULL);
-  if (!l) return;
+  REQUIRE(l != NULL);
   size_t n = 0;
   tconv_status st = tconv_store_restore_file(
       s, TESTDATA "/keras-h5/vae-decoder-k2.7-full-model/decoder.h5", NULL, &n);
@@ -135,6 +140,7 @@ TEST(restore_keras_h5_names) {
 #else
   CHECK_STATUS(st, TCONV_UNSUPPORTED);
 #endif
+done:
   tconv_layer_destroy(l);
   tconv_store_destroy(s);
 }
@@ -165,6 +171,77 @@ static void torch_reference(const tconv_pytorch_conv_transpose2d *t, size_t N, s
               }
 }
 
+/* One PyTorch layer: its weights as a PyTorch file holds them, restored with the re-layout, and
+ * the layer's output against torch_reference. */
+static void pytorch_case(size_t c, const tconv_pytorch_conv_transpose2d *t,
+                         unsigned long long *seed) {
+  size_t C = (size_t)t->in_channels, F = (size_t)t->out_channels, G = (size_t)t->groups;
+  size_t KH = (size_t)t->kernel_size[0], KW = (size_t)t->kernel_size[1];
+  /* The weights as a PyTorch safetensors file would hold them. */
+  tconv_weights w = {0};
+  tconv_tensor wt = {0}, bt = {0};
+  tconv_store *s = NULL;
+  tconv_layer *l = NULL;
+  float *wcopy = NULL, *bcopy = NULL, *x = NULL, *y = NULL;
+  double *ref = NULL;
+  size_t wshape[4] = {C, F / G, KH, KW}, bshape[1] = {F};
+  REQUIRE_OK(tconv_tensor_alloc(&wt, 4, wshape));
+  REQUIRE_OK(tconv_tensor_alloc(&bt, 1, bshape));
+  for (size_t i = 0; i < tconv_tensor_numel(&wt); i++) wt.data[i] = test_rand_float(seed);
+  for (size_t i = 0; i < F; i++) bt.data[i] = test_rand_float(seed);
+  wcopy = malloc(tconv_tensor_numel(&wt) * sizeof(float)), bcopy = malloc(F * sizeof(float));
+  REQUIRE(wcopy != NULL && bcopy != NULL);
+  memcpy(wcopy, wt.data, tconv_tensor_numel(&wt) * sizeof(float));
+  memcpy(bcopy, bt.data, F * sizeof(float));
+  w.format = "safetensors";
+  REQUIRE_OK(tconv_weights_push(&w, "decoder.up.weight", TCONV_DTYPE_FLOAT32, &wt));
+  if (t->bias) REQUIRE_OK(tconv_weights_push(&w, "decoder.up.bias", TCONV_DTYPE_FLOAT32, &bt));
+  tconv_tensor_free(&bt);
+  tconv_config cfg;
+  REQUIRE_OK(tconv_config_from_pytorch(t, &cfg));
+  cfg.name = "up";
+  s = tconv_store_create();
+  REQUIRE(s != NULL);
+  REQUIRE_OK(tconv_layer_create(&cfg, &l));
+  REQUIRE_OK(tconv_layer_build(l, s, C));
+  tconv_restore_options o = tconv_restore_options_default();
+  o.source = TCONV_SOURCE_PYTORCH;
+  size_t n = 0;
+  REQUIRE_OK(tconv_store_restore(s, &w, &o, &n));
+  CHECK(n == (t->bias ? 2u : 1u));
+  tconv_layer_weights_changed(l);
+  /* Without the PyTorch flag the shapes do not line up (unless square by accident). */
+  o.source = TCONV_SOURCE_TF;
+  CHECK(tconv_store_restore(s, &w, &o, &n) != TCONV_OK);
+  size_t N = 2, H = 5, W = 4, in_shape[4] = {N, C, H, W}, out_shape[4];
+  REQUIRE_OK(tconv_layer_reshape(l, in_shape, out_shape));
+  size_t OH = (H - 1) * (size_t)t->stride[0] - 2 * (size_t)t->padding[0] +
+              (size_t)t->dilation[0] * (KH - 1) + (size_t)t->output_padding[0] + 1;
+  size_t OW = (W - 1) * (size_t)t->stride[1] - 2 * (size_t)t->padding[1] +
+              (size_t)t->dilation[1] * (KW - 1) + (size_t)t->output_padding[1] + 1;
+  CHECK(out_shape[0] == N && out_shape[1] == F && out_shape[2] == OH && out_shape[3] == OW);
+  x = malloc(N * C * H * W * sizeof(float)), y = malloc(N * F * OH * OW * sizeof(float));
+  ref = malloc(N * F * OH * OW * sizeof(double));
+  REQUIRE(x != NULL && y != NULL && ref != NULL);
+  for (size_t i = 0; i < N * C * H * W; i++) x[i] = test_rand_float(seed);
+  REQUIRE_OK(tconv_layer_forward(l, x, y, NULL));
+  torch_reference(t, N, H, W, x, wcopy, t->bias ? bcopy : NULL, OH, OW, ref);
+  double worst = 0;
+  for (size_t i = 0; i < N * F * OH * OW; i++) worst = fmax(worst, fabs(y[i] - ref[i]));
+  CHECK_MSG(worst < 1e-5, "case %zu: max error %g", c, worst);
+done:
+  free(x);
+  free(y);
+  free(ref);
+  free(wcopy);
+  free(bcopy);
+  tconv_layer_destroy(l);
+  tconv_store_destroy(s);
+  tconv_weights_free(&w);
+  tconv_tensor_free(&wt);
+  tconv_tensor_free(&bt);
+}
+
 TEST(restore_pytorch_relayout_and_padding) {
   unsigned long long seed = 42;
   tconv_pytorch_conv_transpose2d cases[] = {
@@ -172,66 +249,7 @@ TEST(restore_pytorch_relayout_and_padding) {
       {3, 2, {4, 4}, {2, 2}, {1, 1}, {0, 0}, {1, 1}, 1, true},
       {2, 4, {3, 3}, {1, 1}, {2, 1}, {1, 0}, {2, 2}, 2, false},
   };
-  for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
-    const tconv_pytorch_conv_transpose2d *t = &cases[c];
-    size_t C = (size_t)t->in_channels, F = (size_t)t->out_channels, G = (size_t)t->groups;
-    size_t KH = (size_t)t->kernel_size[0], KW = (size_t)t->kernel_size[1];
-    /* The weights as a PyTorch safetensors file would hold them. */
-    tconv_weights w = {0};
-    tconv_tensor wt, bt;
-    size_t wshape[4] = {C, F / G, KH, KW}, bshape[1] = {F};
-    CHECK_OK(tconv_tensor_alloc(&wt, 4, wshape));
-    CHECK_OK(tconv_tensor_alloc(&bt, 1, bshape));
-    for (size_t i = 0; i < tconv_tensor_numel(&wt); i++) wt.data[i] = test_rand_float(&seed);
-    for (size_t i = 0; i < F; i++) bt.data[i] = test_rand_float(&seed);
-    float *wcopy = malloc(tconv_tensor_numel(&wt) * sizeof(float)), *bcopy = malloc(F * sizeof(float));
-    memcpy(wcopy, wt.data, tconv_tensor_numel(&wt) * sizeof(float));
-    memcpy(bcopy, bt.data, F * sizeof(float));
-    w.format = "safetensors";
-    CHECK_OK(tconv_weights_push(&w, "decoder.up.weight", TCONV_DTYPE_FLOAT32, &wt));
-    if (t->bias) CHECK_OK(tconv_weights_push(&w, "decoder.up.bias", TCONV_DTYPE_FLOAT32, &bt));
-    tconv_tensor_free(&bt);
-    tconv_config cfg;
-    CHECK_OK(tconv_config_from_pytorch(t, &cfg));
-    cfg.name = "up";
-    tconv_store *s = tconv_store_create();
-    tconv_layer *l = NULL;
-    CHECK_OK(tconv_layer_create(&cfg, &l));
-    if (l == NULL) continue;
-    CHECK_OK(tconv_layer_build(l, s, C));
-    tconv_restore_options o = tconv_restore_options_default();
-    o.source = TCONV_SOURCE_PYTORCH;
-    size_t n = 0;
-    CHECK_OK(tconv_store_restore(s, &w, &o, &n));
-    CHECK(n == (t->bias ? 2u : 1u));
-    tconv_layer_weights_changed(l);
-    /* Without the PyTorch flag the shapes do not line up (unless square by accident). */
-    o.source = TCONV_SOURCE_TF;
-    CHECK(tconv_store_restore(s, &w, &o, &n) != TCONV_OK);
-    size_t N = 2, H = 5, W = 4, in_shape[4] = {N, C, H, W}, out_shape[4];
-    CHECK_OK(tconv_layer_reshape(l, in_shape, out_shape));
-    size_t OH = (H - 1) * (size_t)t->stride[0] - 2 * (size_t)t->padding[0] +
-                (size_t)t->dilation[0] * (KH - 1) + (size_t)t->output_padding[0] + 1;
-    size_t OW = (W - 1) * (size_t)t->stride[1] - 2 * (size_t)t->padding[1] +
-                (size_t)t->dilation[1] * (KW - 1) + (size_t)t->output_padding[1] + 1;
-    CHECK(out_shape[0] == N && out_shape[1] == F && out_shape[2] == OH && out_shape[3] == OW);
-    float *x = malloc(N * C * H * W * sizeof(float)), *y = malloc(N * F * OH * OW * sizeof(float));
-    double *ref = malloc(N * F * OH * OW * sizeof(double));
-    for (size_t i = 0; i < N * C * H * W; i++) x[i] = test_rand_float(&seed);
-    CHECK_OK(tconv_layer_forward(l, x, y, NULL));
-    torch_reference(t, N, H, W, x, wcopy, t->bias ? bcopy : NULL, OH, OW, ref);
-    double worst = 0;
-    for (size_t i = 0; i < N * F * OH * OW; i++) worst = fmax(worst, fabs(y[i] - ref[i]));
-    CHECK_MSG(worst < 1e-5, "case %zu: max error %g", c, worst);
-    free(x);
-    free(y);
-    free(ref);
-    free(wcopy);
-    free(bcopy);
-    tconv_layer_destroy(l);
-    tconv_store_destroy(s);
-    tconv_weights_free(&w);
-  }
+  for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) pytorch_case(c, &cases[c], &seed);
 }
 
 TEST(restore_pytorch_helpers) {
@@ -251,11 +269,11 @@ TEST(restore_pytorch_helpers) {
   CHECK_STATUS(tconv_config_from_pytorch(&t, &cfg), TCONV_INVALID_ARGUMENT);
   CHECK_STATUS(tconv_config_from_pytorch(NULL, &cfg), TCONV_INVALID_ARGUMENT);
   /* Re-layout by hand: src (in=2, out=3, kh=1, kw=2). */
-  tconv_tensor src, dst;
+  tconv_tensor src = {0}, dst = {0};
   size_t shape[4] = {2, 3, 1, 2};
-  CHECK_OK(tconv_tensor_alloc(&src, 4, shape));
+  REQUIRE_OK(tconv_tensor_alloc(&src, 4, shape));
   for (size_t i = 0; i < 12; i++) src.data[i] = (float)i;
-  CHECK_OK(tconv_kernel_from_pytorch(&src, &dst));
+  REQUIRE_OK(tconv_kernel_from_pytorch(&src, &dst));
   CHECK(dst.rank == 4 && dst.shape[0] == 1 && dst.shape[1] == 2 && dst.shape[2] == 3 &&
         dst.shape[3] == 2);
   /* dst[0][b][o][i] = src[i][o][0][b] = i*6 + o*2 + b. */
@@ -265,6 +283,8 @@ TEST(restore_pytorch_helpers) {
   tconv_tensor_free(&dst);
   src.rank = 3;
   CHECK_STATUS(tconv_kernel_from_pytorch(&src, &dst), TCONV_INVALID_ARGUMENT);
+done:
+  tconv_tensor_free(&dst);
   tconv_tensor_free(&src);
 }
 

@@ -40,19 +40,20 @@ TEST(safetensors_fixture) {
 }
 
 /* Names that need JSON escaping survive the trip. */
-static void make_weights(tconv_weights *w, size_t n, unsigned long long seed) {
+static bool make_weights(tconv_weights *w, size_t n, unsigned long long seed) {
   static const char *const names[3] = {"dec_%zu/kernel", "q\"\\\t%zu", "\xc3\xb1%zu"};
-  io_make_weights(w, n, seed, names);
+  return io_make_weights(w, n, seed, names);
 }
 
 TEST(safetensors_round_trip) {
+  tconv_weights w = {0}, back = {0};
+  unsigned char *file = NULL, *enc = NULL;
+  const char *path = io_temp("rt.safetensors");
   for (size_t n = 0; n < 10; n += 3) {
-    tconv_weights w, back;
-    make_weights(&w, n, 7 + n);
+    REQUIRE(make_weights(&w, n, 7 + n));
     const char *meta = n % 2 ? "{\"layer\": \"{\\\"filters\\\": 32}\", \"format\": \"tconv\"}" : NULL;
-    const char *path = io_temp("rt.safetensors");
-    CHECK_OK(tconv_safetensors_write(path, &w, meta));
-    CHECK_OK(tconv_safetensors_read(path, &back));
+    REQUIRE_OK(tconv_safetensors_write(path, &w, meta));
+    REQUIRE_OK(tconv_safetensors_read(path, &back));
     CHECK(back.count == w.count);
     for (size_t i = 0; i < w.count && i < back.count; i++) {
       const tconv_tensor *x = &w.items[i].value, *y = &back.items[i].value;
@@ -66,30 +67,37 @@ TEST(safetensors_round_trip) {
     else CHECK(back.metadata == NULL);
     /* Header padded with spaces to a multiple of 8; data right after it, in order. */
     size_t size;
-    unsigned char *file = io_slurp(path, &size);
-    uint64_t hl = file ? tconv_le64(file) : 1;
+    file = io_slurp(path, &size);
+    REQUIRE(file != NULL);
+    uint64_t hl = tconv_le64(file);
     CHECK(hl % 8 == 0 && 8 + hl <= size && file[8] == '{');
     size_t data_bytes = 0;
     for (size_t i = 0; i < w.count; i++) data_bytes += 4 * tconv_tensor_numel(&w.items[i].value);
     CHECK(8 + hl + data_bytes == size);
     if (w.count > 0 && tconv_tensor_numel(&w.items[0].value) > 0)
       CHECK(memcmp(file + 8 + hl, w.items[0].value.data, 4) == 0);
-    unsigned char *enc;
     size_t esize;
-    CHECK_OK(tconv_safetensors_encode(&w, meta, &enc, &esize));
+    REQUIRE_OK(tconv_safetensors_encode(&w, meta, &enc, &esize));
     CHECK(esize == size && memcmp(enc, file, size) == 0);
     tconv_dealloc(enc);
     free(file);
+    enc = file = NULL;
     unlink(path);
     tconv_weights_free(&w);
     tconv_weights_free(&back);
   }
+done:
+  tconv_dealloc(enc);
+  free(file);
+  unlink(path);
+  tconv_weights_free(&w);
+  tconv_weights_free(&back);
 }
 
 TEST(safetensors_write_errors) {
   tconv_weights w;
-  make_weights(&w, 3, 1);
   const char *path = io_temp("x.safetensors");
+  REQUIRE(make_weights(&w, 3, 1));
   CHECK_FAILS(tconv_safetensors_write(NULL, &w, NULL), TCONV_INVALID_ARGUMENT);
   CHECK_FAILS(tconv_safetensors_write(path, NULL, NULL), TCONV_INVALID_ARGUMENT);
   CHECK_FAILS(tconv_safetensors_write("/nonexistent-dir/x.safetensors", &w, NULL), TCONV_IO_ERROR);
@@ -109,6 +117,7 @@ TEST(safetensors_write_errors) {
   tconv_tensor t = {1, {3}, NULL};
   CHECK_OK(tconv_weights_push(&w, "ints", TCONV_DTYPE_INT32, &t));
   CHECK_FAILS(tconv_safetensors_write(path, &w, NULL), TCONV_INVALID_ARGUMENT);
+done:
   tconv_weights_free(&w);
   unlink(path);
 }
