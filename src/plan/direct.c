@@ -72,9 +72,12 @@ tconv_status tconv_direct_prepare(tconv_plan *p) {
   const size_t j8 = round8((g->out_w + aw->s - 1) / aw->s);
   const size_t qmax = (aw->nphase - 1 + aw->pb) / aw->s;
   size_t padr = j8 + qmax > g->in_w ? j8 + qmax - g->in_w : 0, wp = 0;
+  /* Only when the zero padding stays small next to the row: a kernel far wider than the input
+   * would make the planar rows (and the work on their zeros) grow with the kernel instead of
+   * the tensors — the GEMM route skips invalid taps instead (found by fuzz/fuzz_layer.c). */
   if (tconv_add_overflow(emax, g->in_w, &wp) || tconv_add_overflow(wp, padr, &wp) ||
-      wp > ((size_t)1 << 40) / sizeof(float))
-    return TCONV_OK; /* absurd geometry: keep the GEMM route */
+      wp > 2 * g->in_w + 64)
+    return TCONV_OK;
   p->xpad_l = emax;
   p->xpad_w = wp;
   const size_t nslot = g->groups * ah->nphase * aw->nphase;
@@ -147,8 +150,8 @@ static void prow_row(const direct_job *j, size_t n, size_t oh, const float *win,
   const tconv_geometry *g = &p->g;
   const tconv_axis *ah = &p->ax_h, *aw = &p->ax_w;
   const size_t OH = g->out_h, OW = g->out_w, OC = g->out_c, IC = g->in_c;
-  const size_t icg = p->icg, ocg = p->ocg, sw = aw->s, wp = p->xpad_w, ldo = j->ldo;
-  const size_t ph = oh % ah->s, qh = (oh + ah->pb) / ah->s;
+  const size_t icg = p->icg, ocg = p->ocg, sw = aw->s, nph = aw->nphase, wp = p->xpad_w;
+  const size_t ldo = j->ldo, ph = oh % ah->s, qh = (oh + ah->pb) / ah->s;
   const size_t lo = ah->lo[oh], hi = ah->hi[oh];
   const size_t *eh = ah->e + ah->tstart[ph];
   float *yrow = j->y + (n * OH + oh) * OW * OC;
@@ -166,7 +169,7 @@ static void prow_row(const direct_job *j, size_t n, size_t oh, const float *win,
           p->rowpack + p->rowpack_off[(grp * ah->nphase + ph) * aw->nphase + pw] + lo * ntw * icg * ocg;
       tconv_f32_prow_ukernel__avx2_fma(ocg, cw, icg, t, xt, wp, w,
                                        j->bias ? j->bias + grp * ocg : NULL, rb + pw * ldo,
-                                       sw * ldo, &j->params, j->flags);
+                                       nph * ldo, &j->params, j->flags);
     }
     /* interleave the phase rows: output ow = pw + sw * jj */
     float *yg = yrow + grp * ocg;
@@ -175,12 +178,12 @@ static void prow_row(const direct_job *j, size_t n, size_t oh, const float *win,
       /* whole jj steps (every phase present) by register transposes: the row is contiguous */
       const float *rows[8];
       for (size_t pw = 0; pw < sw; pw++)
-        for (size_t r = 0; r < ocg; r++) rows[pw * ocg + r] = rb + (r * sw + pw) * ldo;
+        for (size_t r = 0; r < ocg; r++) rows[pw * ocg + r] = rb + (r * nph + pw) * ldo;
       tconv_f32_interleave__avx2(sw * ocg, OW / sw, rows, yg);
       ow = OW / sw * sw;
     }
     for (size_t pw = ow % sw, jj = ow / sw; ow < OW; ow++) {
-      for (size_t r = 0; r < ocg; r++) yg[ow * OC + r] = rb[(r * sw + pw) * ldo + jj];
+      for (size_t r = 0; r < ocg; r++) yg[ow * OC + r] = rb[(r * nph + pw) * ldo + jj];
       if (++pw == sw) pw = 0, jj++;
     }
   }
@@ -309,8 +312,16 @@ tconv_status tconv_direct_run(const tconv_plan *p, const float *x, const float *
   j.band = band;
   j.nbands = (OH + band - 1) / band;
   j.ldo = round8((g->out_w + p->ax_w.s - 1) / p->ax_w.s);
-  j.maxtaps = g->kernel_h * g->kernel_w;
-  size_t sz = j.maxtaps * sizeof(float *) + p->ocg * p->ax_w.s * j.ldo * sizeof(float);
+  /* tap pointers per call: the row's valid h taps (each reads its own input row) x the
+   * phase's w taps (bounded by the padding check at planning) */
+  size_t nth = 0, ntw = 0;
+  for (size_t q = 0; q < ah->nphase; q++)
+    if (ah->tstart[q + 1] - ah->tstart[q] > nth) nth = ah->tstart[q + 1] - ah->tstart[q];
+  for (size_t q = 0; q < p->ax_w.nphase; q++)
+    if (p->ax_w.tstart[q + 1] - p->ax_w.tstart[q] > ntw) ntw = p->ax_w.tstart[q + 1] - p->ax_w.tstart[q];
+  j.maxtaps = (nth < g->in_h ? nth : g->in_h) * ntw;
+  /* row buffer [filter][phase][j]: only the nphase = min(out_w, s) phases that own outputs */
+  size_t sz = j.maxtaps * sizeof(float *) + p->ocg * p->ax_w.nphase * j.ldo * sizeof(float);
   j.win_off = (sz + 63) & ~(size_t)63;
   j.scratch_stride = (j.win_off + winbytes + 63) & ~(size_t)63;
   j.scratch = tconv_alloc(threads * j.scratch_stride);

@@ -299,6 +299,57 @@ TEST(kernels_direct_row_paths) {
   free_pools(pools, np);
 }
 
+/* Memory stays proportional to the tensors (fuzz finding layer-4): the pixel-lanes path once
+ * sized its planar input by the kernel's width (a kernel far wider than the input, its taps
+ * mostly cropped away) and its row buffer by the stride (stride 2^31 - 1 on a 1-pixel row):
+ * 8-64 GiB requests from a few KiB of tensors.  The largest single allocation of plan + run is
+ * bounded here on every path. */
+static size_t peak_block;
+static void *peak_malloc(size_t n, void *ctx) {
+  (void)ctx;
+  if (n > peak_block) peak_block = n;
+  return malloc(n);
+}
+static void peak_free(void *p, void *ctx) {
+  (void)ctx;
+  free(p);
+}
+
+TEST(kernels_memory_follows_the_tensors) {
+  kcase cases[2] = {kcase_base(), kcase_base()};
+  kcase *c = &cases[0];
+  c->n = 64, c->ih = 32, c->iw = 4, c->ic = 4, c->oc = 1, c->kh = 1, c->kw = 5000;
+  c->pl = 2499, c->pr = 2500; /* 'same'-like crop: out_w = in_w */
+  c = &cases[1];
+  c->n = 2, c->ih = 3, c->iw = 1, c->ic = 2, c->oc = 1, c->kh = 1, c->kw = 4;
+  c->sw = 2147483647, c->dh = 2;
+  for (size_t ci = 0; ci < 2; ci++) {
+    tconv_geometry g;
+    CHECK(kcase_geometry(&cases[ci], &g));
+    const size_t xn = g.batch * g.in_h * g.in_w * g.in_c;
+    const size_t yn = g.batch * g.out_h * g.out_w * g.out_c;
+    const size_t kn = g.kernel_h * g.kernel_w * g.in_c * g.out_c;
+    float *x = calloc(xn, sizeof(float)), *k = calloc(kn, sizeof(float));
+    float *y = malloc(yn * sizeof(float));
+    const size_t bound = 32 * (xn + yn + kn) * sizeof(float) + ((size_t)1 << 20);
+    const char *paths[] = {"auto", "avx2", "scalar"};
+    for (size_t pi = 0; pi < 3 && x && k && y; pi++) {
+      if (tconv_set_kernel_path(paths[pi]) != TCONV_OK) continue;
+      peak_block = 0;
+      tconv_set_allocator(peak_malloc, peak_free, NULL);
+      tconv_plan *plan = NULL;
+      CHECK_OK(tconv_plan_create(&g, k, &plan));
+      if (plan) CHECK_OK(tconv_plan_run(plan, x, NULL, NULL, y, NULL));
+      tconv_plan_destroy(plan);
+      tconv_set_allocator(NULL, NULL, NULL);
+      CHECK_MSG(peak_block <= bound, "case %zu path %s: largest block %zu bytes, bound %zu", ci,
+                paths[pi], peak_block, bound);
+    }
+    free(x), free(k), free(y);
+  }
+  CHECK_OK(tconv_set_kernel_path("auto"));
+}
+
 TEST(kernels_path_selection) {
   CHECK_STATUS(tconv_set_kernel_path("sse9"), TCONV_INVALID_ARGUMENT);
   CHECK_STATUS(tconv_set_kernel_path(NULL), TCONV_INVALID_ARGUMENT);
