@@ -377,82 +377,95 @@ TEST(backward_arguments) {
 
 /* ---- the layer -------------------------------------------------------------------------------- */
 
-/* A built and reshaped layer with random weights; caller destroys layer and store. */
+/* A built and reshaped layer with random weights; caller destroys layer and store.  NULL (and
+ * *s NULL, nothing left allocated) when a step fails. */
 static tconv_layer *make_layer(tconv_config c, tconv_store **s, const size_t in[4],
                                unsigned long long *rng) {
-  *s = tconv_store_create();
   tconv_layer *l = NULL;
-  CHECK_OK(tconv_layer_create(&c, &l));
-  CHECK_OK(tconv_layer_build(l, *s, c.data_format ? in[1] : in[3]));
+  *s = tconv_store_create();
+  REQUIRE(*s != NULL);
+  REQUIRE_OK(tconv_layer_create(&c, &l));
+  REQUIRE_OK(tconv_layer_build(l, *s, c.data_format ? in[1] : in[3]));
   size_t out[4];
-  CHECK_OK(tconv_layer_reshape(l, in, out));
+  REQUIRE_OK(tconv_layer_reshape(l, in, out));
   tconv_tensor *k = tconv_layer_kernel(l), *b = tconv_layer_bias(l);
   for (size_t i = 0; i < tconv_tensor_numel(k); i++) k->data[i] = test_rand_float(rng);
   for (size_t i = 0; b && i < tconv_tensor_numel(b); i++) b->data[i] = test_rand_float(rng);
   tconv_layer_weights_changed(l);
   return l;
+done:
+  tconv_layer_destroy(l);
+  tconv_store_destroy(*s);
+  *s = NULL;
+  return NULL;
 }
 
 /* Through every activation: the layer's gradients equal the core gradients of
  * dz = dy * f'(z), with f' measured by central differences of tconv_activation_apply (away
  * from kinks), for y given and y recomputed. */
+static void backward_layer_activation(int a, unsigned long long *rng) {
+  tconv_config c = tconv_config_default();
+  c.filters = 3;
+  c.kernel_size[0] = 3, c.kernel_size[1] = 2;
+  c.strides[0] = 2, c.strides[1] = 1;
+  c.padding = a % 2 ? TCONV_PADDING_SAME : TCONV_PADDING_VALID;
+  c.data_format = a % 3 == 0 ? TCONV_CHANNELS_FIRST : TCONV_CHANNELS_LAST;
+  c.activation = (tconv_activation_kind)a;
+  const size_t in[4] = {2, c.data_format ? 2 : 3, 3, c.data_format ? 4 : 2};
+  tconv_store *s;
+  tconv_layer_grads gr = {0};
+  float *x = NULL, *dy = NULL, *y = NULL, *z = NULL, *dz = NULL, *edx = NULL, *edk = NULL,
+        *edb = NULL, *dx = NULL;
+  tconv_layer *l = make_layer(c, &s, in, rng);
+  REQUIRE(l != NULL);
+  const tconv_geometry *g = tconv_layer_geometry(l);
+  const size_t xn = xcount(g), yn = ycount(g), kn = kcount(g);
+  x = rand_array(xn, rng), dy = rand_array(yn, rng);
+  for (size_t i = 0; i < xn; i++) x[i] *= 1.5f;
+  y = malloc(yn * 4), z = malloc(yn * 4), dz = malloc(yn * 4);
+  REQUIRE_OK(tconv_layer_forward(l, x, y, NULL));
+  tconv_ref_forward_gather(g, x, tconv_layer_kernel(l)->data, tconv_layer_bias(l)->data, z);
+  tconv_activation act = tconv_config_activation(&c);
+  for (size_t i = 0; i < yn; i++) {
+    float zp[1] = {z[i] + 1e-2f}, zm[1] = {z[i] - 1e-2f};
+    tconv_activation_apply(&act, zp, 1);
+    tconv_activation_apply(&act, zm, 1);
+    double d = ((double)zp[0] - zm[0]) / (((double)z[i] + 1e-2f) - ((double)z[i] - 1e-2f));
+    const float kinks[] = {0.0f, 6.0f, -2.5f, 2.5f};
+    bool near_kink = false;
+    for (int k = 0; k < 4; k++) near_kink |= fabsf(z[i] - kinks[k]) < 0.03f;
+    if (near_kink) dy[i] = 0; /* the derivative is one-sided there */
+    dz[i] = (float)(dy[i] * d);
+  }
+  edx = malloc(xn * 4), edk = malloc(kn * 4), edb = malloc(g->out_c * 4);
+  tconv_ref_backward_data(g, tconv_layer_kernel(l)->data, dz, edx);
+  tconv_ref_backward_weights(g, x, dz, edk);
+  tconv_ref_backward_bias(g, dz, edb);
+  REQUIRE_OK(tconv_layer_grads_alloc(l, &gr));
+  dx = malloc(xn * 4);
+  for (int pass = 0; pass < 2; pass++) {
+    REQUIRE_OK(tconv_layer_backward(l, x, pass ? NULL : y, dy, dx, &gr, NULL));
+    double scale = 0;
+    for (size_t i = 0; i < kn; i++) scale = fmax(scale, fabs(edk[i]));
+    for (size_t i = 0; i < xn; i++)
+      CHECK_MSG(fabs(dx[i] - edx[i]) <= 2e-3 * (1 + fabs(edx[i])), "%s dx[%zu] %g vs %g",
+                tconv_activation_name(c.activation), i, dx[i], edx[i]);
+    for (size_t i = 0; i < kn; i++)
+      CHECK_MSG(fabs(gr.kernel.data[i] - edk[i]) <= 2e-3 * (1 + scale), "%s dk[%zu] %g vs %g",
+                tconv_activation_name(c.activation), i, gr.kernel.data[i], edk[i]);
+    for (size_t i = 0; i < g->out_c; i++)
+      CHECK_NEAR(gr.bias.data[i], edb[i], 2e-3 * (1 + fabs(edb[i])));
+  }
+done:
+  tconv_layer_grads_free(&gr);
+  free(x), free(dy), free(y), free(z), free(dz), free(edx), free(edk), free(edb), free(dx);
+  tconv_layer_destroy(l);
+  tconv_store_destroy(s);
+}
+
 TEST(backward_layer_every_activation) {
   unsigned long long rng = 31337;
-  for (int a = 0; a < TCONV_ACT_CUSTOM; a++) {
-    tconv_config c = tconv_config_default();
-    c.filters = 3;
-    c.kernel_size[0] = 3, c.kernel_size[1] = 2;
-    c.strides[0] = 2, c.strides[1] = 1;
-    c.padding = a % 2 ? TCONV_PADDING_SAME : TCONV_PADDING_VALID;
-    c.data_format = a % 3 == 0 ? TCONV_CHANNELS_FIRST : TCONV_CHANNELS_LAST;
-    c.activation = (tconv_activation_kind)a;
-    const size_t in[4] = {2, c.data_format ? 2 : 3, 3, c.data_format ? 4 : 2};
-    tconv_store *s;
-    tconv_layer *l = make_layer(c, &s, in, &rng);
-    const tconv_geometry *g = tconv_layer_geometry(l);
-    const size_t xn = xcount(g), yn = ycount(g), kn = kcount(g);
-    float *x = rand_array(xn, &rng), *dy = rand_array(yn, &rng);
-    for (size_t i = 0; i < xn; i++) x[i] *= 1.5f;
-    float *y = malloc(yn * 4), *z = malloc(yn * 4), *dz = malloc(yn * 4);
-    CHECK_OK(tconv_layer_forward(l, x, y, NULL));
-    tconv_ref_forward_gather(g, x, tconv_layer_kernel(l)->data, tconv_layer_bias(l)->data, z);
-    tconv_activation act = tconv_config_activation(&c);
-    for (size_t i = 0; i < yn; i++) {
-      float zp[1] = {z[i] + 1e-2f}, zm[1] = {z[i] - 1e-2f};
-      tconv_activation_apply(&act, zp, 1);
-      tconv_activation_apply(&act, zm, 1);
-      double d = ((double)zp[0] - zm[0]) / (((double)z[i] + 1e-2f) - ((double)z[i] - 1e-2f));
-      const float kinks[] = {0.0f, 6.0f, -2.5f, 2.5f};
-      bool near_kink = false;
-      for (int k = 0; k < 4; k++) near_kink |= fabsf(z[i] - kinks[k]) < 0.03f;
-      if (near_kink) dy[i] = 0; /* the derivative is one-sided there */
-      dz[i] = (float)(dy[i] * d);
-    }
-    float *edx = malloc(xn * 4), *edk = malloc(kn * 4), *edb = malloc(g->out_c * 4);
-    tconv_ref_backward_data(g, tconv_layer_kernel(l)->data, dz, edx);
-    tconv_ref_backward_weights(g, x, dz, edk);
-    tconv_ref_backward_bias(g, dz, edb);
-    tconv_layer_grads gr;
-    CHECK_OK(tconv_layer_grads_alloc(l, &gr));
-    float *dx = malloc(xn * 4);
-    for (int pass = 0; pass < 2; pass++) {
-      CHECK_OK(tconv_layer_backward(l, x, pass ? NULL : y, dy, dx, &gr, NULL));
-      double scale = 0;
-      for (size_t i = 0; i < kn; i++) scale = fmax(scale, fabs(edk[i]));
-      for (size_t i = 0; i < xn; i++)
-        CHECK_MSG(fabs(dx[i] - edx[i]) <= 2e-3 * (1 + fabs(edx[i])), "%s dx[%zu] %g vs %g",
-                  tconv_activation_name(c.activation), i, dx[i], edx[i]);
-      for (size_t i = 0; i < kn; i++)
-        CHECK_MSG(fabs(gr.kernel.data[i] - edk[i]) <= 2e-3 * (1 + scale), "%s dk[%zu] %g vs %g",
-                  tconv_activation_name(c.activation), i, gr.kernel.data[i], edk[i]);
-      for (size_t i = 0; i < g->out_c; i++)
-        CHECK_NEAR(gr.bias.data[i], edb[i], 2e-3 * (1 + fabs(edb[i])));
-    }
-    tconv_layer_grads_free(&gr);
-    free(x), free(dy), free(y), free(z), free(dz), free(edx), free(edk), free(edb), free(dx);
-    tconv_layer_destroy(l);
-    tconv_store_destroy(s);
-  }
+  for (int a = 0; a < TCONV_ACT_CUSTOM; a++) backward_layer_activation(a, &rng);
 }
 
 /* Regularizers: the weight gradients gain l1 sign(w) + 2 l2 w, dy gains the activity term;
@@ -468,15 +481,18 @@ TEST(backward_layer_regularizers) {
   c.activity_regularizer = (tconv_regularizer){TCONV_REG_L1_L2, 0.03, 0.04};
   const size_t in[4] = {3, 2, 2, 2};
   tconv_store *s;
+  tconv_layer *fl = NULL;
+  tconv_layer_grads gr = {0};
+  float *x = NULL, *y = NULL, *zero = NULL, *dx1 = NULL, *dx2 = NULL, *dy = NULL;
   tconv_layer *l = make_layer(c, &s, in, &rng);
+  REQUIRE(l != NULL);
   const tconv_geometry *g = tconv_layer_geometry(l);
   const size_t xn = xcount(g), yn = ycount(g), kn = kcount(g);
-  float *x = rand_array(xn, &rng), *y = malloc(yn * 4), *zero = calloc(yn, 4);
-  CHECK_OK(tconv_layer_forward(l, x, y, NULL));
-  tconv_layer_grads gr;
-  CHECK_OK(tconv_layer_grads_alloc(l, &gr));
+  x = rand_array(xn, &rng), y = malloc(yn * 4), zero = calloc(yn, 4);
+  REQUIRE_OK(tconv_layer_forward(l, x, y, NULL));
+  REQUIRE_OK(tconv_layer_grads_alloc(l, &gr));
   /* dy = 0: only the regularizers drive the gradients */
-  CHECK_OK(tconv_layer_backward(l, x, y, zero, NULL, &gr, NULL));
+  REQUIRE_OK(tconv_layer_backward(l, x, y, zero, NULL, &gr, NULL));
   tconv_tensor *k = tconv_layer_kernel(l), *b = tconv_layer_bias(l);
   /* total loss R(w) = weight_loss + activity_loss(y(w)); compare with central differences */
   for (size_t i = 0; i < kn + g->out_c; i++) {
@@ -484,12 +500,12 @@ TEST(backward_layer_regularizers) {
     const float v = *p, h = 1e-2f;
     *p = v + h;
     tconv_layer_weights_changed(l);
-    CHECK_OK(tconv_layer_forward(l, x, y, NULL));
+    REQUIRE_OK(tconv_layer_forward(l, x, y, NULL));
     double lp = tconv_layer_weight_loss(l) + tconv_layer_activity_loss(l, y);
     const float vp = *p;
     *p = v - h;
     tconv_layer_weights_changed(l);
-    CHECK_OK(tconv_layer_forward(l, x, y, NULL));
+    REQUIRE_OK(tconv_layer_forward(l, x, y, NULL));
     double lm = tconv_layer_weight_loss(l) + tconv_layer_activity_loss(l, y);
     const double fd = (lp - lm) / ((double)vp - *p);
     *p = v;
@@ -498,21 +514,21 @@ TEST(backward_layer_regularizers) {
     CHECK_MSG(fabs(got - fd) <= 2e-3 * (1 + fabs(fd)), "param %zu: %g vs fd %g", i, got, fd);
   }
   /* frozen: zero weight gradients, dx unchanged */
-  float *dx1 = malloc(xn * 4), *dx2 = malloc(xn * 4), *dy = rand_array(yn, &rng);
-  CHECK_OK(tconv_layer_forward(l, x, y, NULL));
-  CHECK_OK(tconv_layer_backward(l, x, y, dy, dx1, NULL, NULL));
+  dx1 = malloc(xn * 4), dx2 = malloc(xn * 4), dy = rand_array(yn, &rng);
+  REQUIRE_OK(tconv_layer_forward(l, x, y, NULL));
+  REQUIRE_OK(tconv_layer_backward(l, x, y, dy, dx1, NULL, NULL));
   tconv_config cf = c;
   cf.trainable = false;
   cf.reuse = true;
   cf.name = tconv_layer_name(l);
-  tconv_layer *fl;
-  CHECK_OK(tconv_layer_create(&cf, &fl));
-  CHECK_OK(tconv_layer_build(fl, s, 2));
-  CHECK_OK(tconv_layer_reshape(fl, in, NULL));
+  REQUIRE_OK(tconv_layer_create(&cf, &fl));
+  REQUIRE_OK(tconv_layer_build(fl, s, 2));
+  REQUIRE_OK(tconv_layer_reshape(fl, in, NULL));
   for (size_t i = 0; i < kn; i++) gr.kernel.data[i] = 7.0f;
-  CHECK_OK(tconv_layer_backward(fl, x, y, dy, dx2, &gr, NULL));
+  REQUIRE_OK(tconv_layer_backward(fl, x, y, dy, dx2, &gr, NULL));
   for (size_t i = 0; i < kn; i++) CHECK(gr.kernel.data[i] == 0.0f);
   CHECK(memcmp(dx1, dx2, xn * 4) == 0);
+done:
   tconv_layer_destroy(fl);
   tconv_layer_grads_free(&gr);
   free(x), free(y), free(zero), free(dx1), free(dx2), free(dy);
@@ -529,9 +545,10 @@ TEST(backward_layer_states_and_arguments) {
   c.filters = 1;
   c.kernel_size[0] = c.kernel_size[1] = 1;
   tconv_layer *l;
-  CHECK_OK(tconv_layer_create(&c, &l));
+  tconv_store *s = NULL;
+  tconv_layer_grads gr = {0};
+  REQUIRE_OK(tconv_layer_create(&c, &l));
   float x[4] = {1, 2, 3, 4}, dy[4] = {1, 1, 1, 1}, dx[4];
-  tconv_layer_grads gr;
   CHECK_STATUS(tconv_layer_grads_alloc(l, &gr), TCONV_INVALID_STATE);
   CHECK_STATUS(tconv_layer_backward(l, x, NULL, dy, dx, NULL, NULL), TCONV_INVALID_STATE);
   CHECK_STATUS(tconv_layer_backward(NULL, x, NULL, dy, dx, NULL, NULL), TCONV_INVALID_ARGUMENT);
@@ -541,11 +558,11 @@ TEST(backward_layer_states_and_arguments) {
   c.activation_fn = my_square;
   c.activation_grad = my_square_grad;
   const size_t in[4] = {1, 2, 2, 1};
-  tconv_store *s;
   l = make_layer(c, &s, in, &rng);
-  CHECK_OK(tconv_layer_grads_alloc(l, &gr));
+  REQUIRE(l != NULL);
+  REQUIRE_OK(tconv_layer_grads_alloc(l, &gr));
   CHECK_STATUS(tconv_layer_backward(l, NULL, NULL, dy, dx, &gr, NULL), TCONV_INVALID_ARGUMENT);
-  CHECK_OK(tconv_layer_backward(l, x, NULL, dy, dx, &gr, NULL));
+  REQUIRE_OK(tconv_layer_backward(l, x, NULL, dy, dx, &gr, NULL));
   /* y = (w x + b)^2, dy = 1: dx = 2 (w x + b) w */
   const float w = tconv_layer_kernel(l)->data[0], b = tconv_layer_bias(l)->data[0];
   for (int i = 0; i < 4; i++) CHECK_NEAR(dx[i], 2 * (w * x[i] + b) * w, 1e-5);
@@ -556,7 +573,10 @@ TEST(backward_layer_states_and_arguments) {
   tconv_store_destroy(s);
   c.activation_grad = NULL;
   l = make_layer(c, &s, in, &rng);
+  REQUIRE(l != NULL);
   CHECK_STATUS(tconv_layer_backward(l, x, NULL, dy, dx, NULL, NULL), TCONV_UNSUPPORTED);
+done:
+  tconv_layer_grads_free(&gr);
   tconv_layer_destroy(l);
   tconv_store_destroy(s);
 }

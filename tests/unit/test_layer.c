@@ -14,10 +14,12 @@ static tconv_config seed_config(void) {
 
 TEST(layer_seed_use_end_to_end) {
   tconv_config c = seed_config();
-  tconv_store *vars = tconv_store_create();
   tconv_layer *l = NULL;
-  CHECK_OK(tconv_layer_create(&c, &l));
-  CHECK_OK(tconv_layer_build(l, vars, 1));
+  float *x = NULL, *y = NULL;
+  tconv_store *vars = tconv_store_create();
+  REQUIRE(vars != NULL);
+  REQUIRE_OK(tconv_layer_create(&c, &l));
+  REQUIRE_OK(tconv_layer_build(l, vars, 1));
   CHECK(strcmp(tconv_layer_name(l), "conv2d_transpose") == 0);
   CHECK(tconv_store_find(vars, "conv2d_transpose/kernel") == tconv_layer_kernel(l));
   CHECK(tconv_store_find(vars, "conv2d_transpose/bias") == tconv_layer_bias(l));
@@ -26,11 +28,12 @@ TEST(layer_seed_use_end_to_end) {
         k->shape[3] == 1);
   const size_t in[4] = {1, 28, 28, 1};
   size_t out[4];
-  CHECK_OK(tconv_layer_reshape(l, in, out));
+  REQUIRE_OK(tconv_layer_reshape(l, in, out));
   CHECK(out[0] == 1 && out[1] == 56 && out[2] == 56 && out[3] == 32);
-  float *x = calloc(28 * 28, sizeof(float)), *y = calloc(56 * 56 * 32, sizeof(float));
+  x = calloc(28 * 28, sizeof(float)), y = calloc(56 * 56 * 32, sizeof(float));
+  REQUIRE(x != NULL && y != NULL);
   x[0] = 1.0f;
-  CHECK_OK(tconv_layer_forward(l, x, y, NULL));
+  REQUIRE_OK(tconv_layer_forward(l, x, y, NULL));
   /* One input pixel at (0,0): with SAME's crop of 0 at the top, y[0,0,:] = w[0,0,:,0] */
   for (int f = 0; f < 32; f++) CHECK(y[f] == k->data[f]);
   /* Weights changed through the store: the layer repacks and sees them. */
@@ -38,6 +41,7 @@ TEST(layer_seed_use_end_to_end) {
   tconv_layer_weights_changed(l);
   CHECK_OK(tconv_layer_forward(l, x, y, NULL));
   CHECK(y[0] == 42.0f);
+done:
   free(x);
   free(y);
   tconv_layer_destroy(l);
@@ -68,39 +72,42 @@ TEST(layer_lifecycle_states) {
 }
 
 TEST(layer_names_and_reuse) {
-  tconv_store *vars = tconv_store_create();
   tconv_config c = seed_config();
-  tconv_layer *a = NULL, *b = NULL, *d = NULL, *e = NULL;
-  CHECK_OK(tconv_layer_create(&c, &a));
-  CHECK_OK(tconv_layer_build(a, vars, 1));
-  CHECK_OK(tconv_layer_create(&c, &b));
-  CHECK_OK(tconv_layer_build(b, vars, 1));
+  tconv_layer *a = NULL, *b = NULL, *d = NULL, *e = NULL, *f = NULL;
+  tconv_store *vars = tconv_store_create();
+  REQUIRE(vars != NULL);
+  REQUIRE_OK(tconv_layer_create(&c, &a));
+  REQUIRE_OK(tconv_layer_build(a, vars, 1));
+  REQUIRE_OK(tconv_layer_create(&c, &b));
+  REQUIRE_OK(tconv_layer_build(b, vars, 1));
   CHECK(strcmp(tconv_layer_name(b), "conv2d_transpose_1") == 0);
   /* an explicit name, then the same name again without reuse: an error, as in TF */
   c.name = "decoder";
-  CHECK_OK(tconv_layer_create(&c, &d));
-  CHECK_OK(tconv_layer_build(d, vars, 1));
+  REQUIRE_OK(tconv_layer_create(&c, &d));
+  REQUIRE_OK(tconv_layer_build(d, vars, 1));
   tconv_layer_destroy(d);
   d = NULL;
-  CHECK_OK(tconv_layer_create(&c, &d));
+  REQUIRE_OK(tconv_layer_create(&c, &d));
   CHECK_STATUS(tconv_layer_build(d, vars, 1), TCONV_ALREADY_EXISTS);
   CHECK(strstr(tconv_last_error(), "decoder/kernel") != NULL);
   tconv_layer_destroy(d);
+  d = NULL;
   /* reuse binds the same variables */
   c.reuse = true;
-  CHECK_OK(tconv_layer_create(&c, &e));
-  CHECK_OK(tconv_layer_build(e, vars, 1));
+  REQUIRE_OK(tconv_layer_create(&c, &e));
+  REQUIRE_OK(tconv_layer_build(e, vars, 1));
   CHECK(tconv_layer_kernel(e) == tconv_store_find(vars, "decoder/kernel"));
   /* reuse with another shape */
-  tconv_layer *f = NULL;
-  CHECK_OK(tconv_layer_create(&c, &f));
+  REQUIRE_OK(tconv_layer_create(&c, &f));
   CHECK_STATUS(tconv_layer_build(f, vars, 3), TCONV_SHAPE_MISMATCH);
   tconv_layer_destroy(f);
+  f = NULL;
   /* reuse of a missing name */
   c.name = "missing";
-  CHECK_OK(tconv_layer_create(&c, &f));
+  REQUIRE_OK(tconv_layer_create(&c, &f));
   CHECK_STATUS(tconv_layer_build(f, vars, 1), TCONV_NOT_FOUND);
   tconv_layer_destroy(f);
+  f = NULL;
   /* reuse without a name */
   c.name = NULL;
   CHECK_STATUS(tconv_layer_create(&c, &f), TCONV_INVALID_ARGUMENT);
@@ -112,6 +119,9 @@ TEST(layer_names_and_reuse) {
   CHECK(tconv_store_at(vars, 6, NULL, NULL) == NULL);
   CHECK_STATUS(tconv_store_add(vars, "decoder/bias", 1, (size_t[]){3}, true, NULL),
                TCONV_ALREADY_EXISTS);
+done:
+  tconv_layer_destroy(f);
+  tconv_layer_destroy(d);
   tconv_layer_destroy(a);
   tconv_layer_destroy(b);
   tconv_layer_destroy(e);

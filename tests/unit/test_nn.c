@@ -84,7 +84,7 @@ TEST(initializer_statistics) {
   /* kernel (kh, kw, filters, in) = (5, 5, 40, 30): rf 25, fan_in 1000, fan_out 750 */
   const size_t shape[4] = {5, 5, 40, 30};
   tconv_tensor t;
-  CHECK_OK(tconv_tensor_alloc(&t, 4, shape));
+  REQUIRE_OK(tconv_tensor_alloc(&t, 4, shape));
   struct {
     const char *name;
     double var;
@@ -118,13 +118,14 @@ TEST(initializer_statistics) {
     CHECK_OK(tconv_initializer_fill(&init, &t, NULL));
     CHECK(t.data[0] == first);
   }
+done:
   tconv_tensor_free(&t);
 }
 
 TEST(initializer_orthogonal_and_bilinear) {
   const size_t shape[4] = {2, 2, 3, 4}; /* rows 12, cols 4: orthonormal columns */
   tconv_tensor t;
-  CHECK_OK(tconv_tensor_alloc(&t, 4, shape));
+  REQUIRE_OK(tconv_tensor_alloc(&t, 4, shape));
   tconv_initializer init = tconv_initializer_default(TCONV_INIT_ORTHOGONAL);
   init.seed = 3;
   init.gain = 2;
@@ -137,7 +138,7 @@ TEST(initializer_orthogonal_and_bilinear) {
     }
   tconv_tensor_free(&t);
   const size_t bs[4] = {4, 4, 2, 2};
-  CHECK_OK(tconv_tensor_alloc(&t, 4, bs));
+  REQUIRE_OK(tconv_tensor_alloc(&t, 4, bs));
   init = tconv_initializer_default(TCONV_INIT_BILINEAR);
   CHECK_OK(tconv_initializer_fill(&init, &t, NULL));
   /* k = 4: f = 2, centre 1.5, taps 0.25 0.75 0.75 0.25 */
@@ -147,13 +148,14 @@ TEST(initializer_orthogonal_and_bilinear) {
       CHECK_NEAR(t.data[((y * 4 + x) * 2 + 1) * 2 + 1], tap[y] * tap[x], 1e-7);
       CHECK(t.data[((y * 4 + x) * 2 + 0) * 2 + 1] == 0);
     }
+done:
   tconv_tensor_free(&t);
 }
 
 TEST(constraints_keras_semantics) {
   const size_t shape[4] = {1, 1, 2, 2};
   tconv_tensor t;
-  CHECK_OK(tconv_tensor_alloc(&t, 4, shape));
+  REQUIRE_OK(tconv_tensor_alloc(&t, 4, shape));
   float v[4] = {3, 4, -6, 8}; /* (f=0,i=0)=3 (0,1)=4 (1,0)=-6 (1,1)=8 */
   memcpy(t.data, v, sizeof v);
   /* max_norm 2 over filters and input axes (mask 4|8): norm of all four = sqrt(125) */
@@ -189,6 +191,7 @@ TEST(constraints_keras_semantics) {
   c = tconv_constraint_default(TCONV_CONSTRAINT_MAX_NORM);
   c.axis_mask = 16; /* axis 4 on a rank-4 tensor */
   CHECK_STATUS(tconv_constraint_apply(&c, &t), TCONV_INVALID_ARGUMENT);
+done:
   tconv_tensor_free(&t);
 }
 

@@ -4,11 +4,14 @@
 
 #include "test.h"
 
-/* A store with one trainable 1-D variable "w" holding v[0..n). */
+/* A store with one trainable 1-D variable "w" holding v[0..n); NULL when out of memory. */
 static tconv_store *store_with(const float *v, size_t n, tconv_tensor **w) {
   tconv_store *s = tconv_store_create();
   const size_t shape[1] = {n};
-  tconv_store_add(s, "w", 1, shape, true, w);
+  if (tconv_store_add(s, "w", 1, shape, true, w) != TCONV_OK) {
+    tconv_store_destroy(s);
+    return NULL;
+  }
   memcpy((*w)->data, v, n * sizeof(float));
   return s;
 }
@@ -19,20 +22,22 @@ TEST(optimizer_adam_first_step_by_hand) {
    *   = 0.000999993675, so w becomes 0.999000006325. */
   tconv_tensor *w;
   const float w0[1] = {1.0f}, g[1] = {0.5f};
+  tconv_optimizer *o = NULL;
   tconv_store *s = store_with(w0, 1, &w);
+  REQUIRE(s != NULL);
   tconv_optimizer_config c = tconv_optimizer_config_default(TCONV_OPT_ADAM);
   CHECK(c.learning_rate == 0.001 && c.beta_1 == 0.9 && c.beta_2 == 0.999 && c.epsilon == 1e-7);
-  tconv_optimizer *o;
-  CHECK_OK(tconv_optimizer_create(&c, s, &o));
+  REQUIRE_OK(tconv_optimizer_create(&c, s, &o));
   const char *names[1] = {"w"};
   const float *grads[1] = {g};
   CHECK(tconv_optimizer_iterations(o) == 0);
-  CHECK_OK(tconv_optimizer_apply(o, names, grads, 1));
+  REQUIRE_OK(tconv_optimizer_apply(o, names, grads, 1));
   CHECK_NEAR(w->data[0], 0.999000006325, 1e-7);
   CHECK_NEAR(tconv_store_find(s, "w/Adam/m")->data[0], 0.05, 1e-9);
   CHECK_NEAR(tconv_store_find(s, "w/Adam/v")->data[0], 0.00025, 1e-10);
   CHECK(tconv_store_find(s, "Adam/iterations")->data[0] == 1.0f);
   CHECK(tconv_optimizer_iterations(o) == 1);
+done:
   tconv_optimizer_destroy(o);
   tconv_store_destroy(s);
 }
@@ -43,15 +48,16 @@ static void run_steps(tconv_optimizer_config c, double *w_expect, const char *co
   const float w0[3] = {1.0f, -2.0f, 0.25f};
   const float gs[3][3] = {{0.5f, -1.0f, 0.0f}, {0.25f, 2.0f, -0.125f}, {-0.75f, 0.5f, 1.0f}};
   tconv_tensor *w;
-  tconv_store *s = store_with(w0, 3, &w);
-  tconv_optimizer *o;
-  CHECK_OK(tconv_optimizer_create(&c, s, &o));
-  double m[3] = {0}, v[3] = {0}, a[3] = {0}, vh[3] = {0};
+  tconv_optimizer *o = NULL;
   for (int i = 0; i < 3; i++) w_expect[i] = w0[i];
+  tconv_store *s = store_with(w0, 3, &w);
+  REQUIRE(s != NULL);
+  REQUIRE_OK(tconv_optimizer_create(&c, s, &o));
+  double m[3] = {0}, v[3] = {0}, a[3] = {0}, vh[3] = {0};
   for (int t = 1; t <= 3; t++) {
     const char *names[1] = {"w"};
     const float *grads[1] = {gs[t - 1]};
-    CHECK_OK(tconv_optimizer_apply(o, names, grads, 1));
+    REQUIRE_OK(tconv_optimizer_apply(o, names, grads, 1));
     for (int i = 0; i < 3; i++) {
       const double g = gs[t - 1][i], lr = c.learning_rate;
       if (c.kind == TCONV_OPT_SGD) {
@@ -90,6 +96,7 @@ static void run_steps(tconv_optimizer_config c, double *w_expect, const char *co
   for (const char *const *sl = slots; *sl; sl++)
     CHECK_MSG(tconv_store_find(s, *sl) != NULL, "slot %s missing", *sl);
   CHECK(tconv_optimizer_iterations(o) == 3);
+done:
   tconv_optimizer_destroy(o);
   tconv_store_destroy(s);
 }
@@ -131,15 +138,17 @@ TEST(optimizer_updates_match_keras_formulas) {
 TEST(optimizer_rmsprop_first_step_by_hand) {
   tconv_tensor *w;
   const float w0[1] = {-2.0f}, g[1] = {-1.0f};
+  tconv_optimizer *o = NULL;
   tconv_store *s = store_with(w0, 1, &w);
+  REQUIRE(s != NULL);
   tconv_optimizer_config c = tconv_optimizer_config_default(TCONV_OPT_RMSPROP);
-  tconv_optimizer *o;
-  CHECK_OK(tconv_optimizer_create(&c, s, &o));
+  REQUIRE_OK(tconv_optimizer_create(&c, s, &o));
   const char *names[1] = {"w"};
   const float *grads[1] = {g};
   CHECK_OK(tconv_optimizer_apply(o, names, grads, 1));
   /* v = 0.1; w = -2 - 0.001 * (-1) / sqrt(0.1 + 1e-7) = -2 + 0.0031622761 */
   CHECK_NEAR(w->data[0], -1.9968377239, 2e-7);
+done:
   tconv_optimizer_destroy(o);
   tconv_store_destroy(s);
 }
@@ -147,10 +156,11 @@ TEST(optimizer_rmsprop_first_step_by_hand) {
 TEST(optimizer_errors) {
   tconv_tensor *w;
   const float w0[2] = {1, 2}, g[2] = {1, 1};
-  tconv_store *s = store_with(w0, 2, &w);
-  const size_t one[1] = {2};
-  CHECK_OK(tconv_store_add(s, "frozen", 1, one, false, NULL));
   tconv_optimizer *o = NULL;
+  tconv_store *s = store_with(w0, 2, &w);
+  REQUIRE(s != NULL);
+  const size_t one[1] = {2};
+  REQUIRE_OK(tconv_store_add(s, "frozen", 1, one, false, NULL));
   tconv_optimizer_config c = tconv_optimizer_config_default(TCONV_OPT_ADAM);
   c.beta_1 = 1.0;
   CHECK_STATUS(tconv_optimizer_create(&c, s, &o), TCONV_INVALID_ARGUMENT);
@@ -162,7 +172,7 @@ TEST(optimizer_errors) {
   CHECK_STATUS(tconv_optimizer_create(&c, s, &o), TCONV_INVALID_ARGUMENT);
   c = tconv_optimizer_config_default(TCONV_OPT_ADAM);
   CHECK_STATUS(tconv_optimizer_create(&c, NULL, &o), TCONV_INVALID_ARGUMENT);
-  CHECK_OK(tconv_optimizer_create(&c, s, &o));
+  REQUIRE_OK(tconv_optimizer_create(&c, s, &o));
   const float *grads[2] = {g, g};
   const char *missing[1] = {"nope"}, *frozen[1] = {"frozen"}, *twice[2] = {"w", "w"};
   CHECK_STATUS(tconv_optimizer_apply(o, missing, grads, 1), TCONV_NOT_FOUND);
@@ -172,10 +182,11 @@ TEST(optimizer_errors) {
   CHECK(tconv_store_find(s, "w/Adam/m") == NULL);
   /* a slot of the wrong shape (e.g. restored from another model) */
   const size_t three[1] = {3};
-  CHECK_OK(tconv_store_add(s, "w/Adam/m", 1, three, false, NULL));
+  REQUIRE_OK(tconv_store_add(s, "w/Adam/m", 1, three, false, NULL));
   const char *wn[1] = {"w"};
   CHECK_STATUS(tconv_optimizer_apply(o, wn, grads, 1), TCONV_SHAPE_MISMATCH);
   CHECK(tconv_optimizer_iterations(o) == 0);
+done:
   tconv_optimizer_destroy(o);
   tconv_store_destroy(s);
 }
@@ -239,34 +250,37 @@ TEST(training_learns_a_known_kernel) {
   c.padding = TCONV_PADDING_SAME;
   c.name = "student";
   c.kernel_initializer.seed = 5;
+  tconv_layer *l = NULL;
+  tconv_layer_grads grads = {0};
+  tconv_optimizer *o = NULL;
+  float *x = NULL, *y = NULL, *target = NULL, *dy = NULL;
   tconv_store *s = tconv_store_create();
-  tconv_layer *l;
-  CHECK_OK(tconv_layer_create(&c, &l));
-  CHECK_OK(tconv_layer_build(l, s, 2));
+  REQUIRE(s != NULL);
+  REQUIRE_OK(tconv_layer_create(&c, &l));
+  REQUIRE_OK(tconv_layer_build(l, s, 2));
   const size_t in[4] = {4, 5, 5, 2};
   size_t out[4];
-  CHECK_OK(tconv_layer_reshape(l, in, out));
+  REQUIRE_OK(tconv_layer_reshape(l, in, out));
   const size_t xn = 4 * 5 * 5 * 2, yn = out[0] * out[1] * out[2] * out[3];
   float teacher_k[3 * 3 * 3 * 2], teacher_b[3];
   for (size_t i = 0; i < 54; i++) teacher_k[i] = test_rand_float(&rng);
   for (size_t i = 0; i < 3; i++) teacher_b[i] = test_rand_float(&rng);
   const tconv_geometry *g = tconv_layer_geometry(l);
-  float *x = malloc(xn * 4), *y = malloc(yn * 4), *target = malloc(yn * 4), *dy = malloc(yn * 4);
-  tconv_layer_grads grads;
-  CHECK_OK(tconv_layer_grads_alloc(l, &grads));
+  x = malloc(xn * 4), y = malloc(yn * 4), target = malloc(yn * 4), dy = malloc(yn * 4);
+  REQUIRE(x && y && target && dy);
+  REQUIRE_OK(tconv_layer_grads_alloc(l, &grads));
   tconv_optimizer_config oc = tconv_optimizer_config_default(TCONV_OPT_ADAM);
   oc.learning_rate = 0.05;
-  tconv_optimizer *o;
-  CHECK_OK(tconv_optimizer_create(&oc, s, &o));
+  REQUIRE_OK(tconv_optimizer_create(&oc, s, &o));
   double first = 0, last = 0;
   for (int step = 0; step < 300; step++) {
     for (size_t i = 0; i < xn; i++) x[i] = test_rand_float(&rng);
-    CHECK_OK(tconv_forward(g, x, teacher_k, teacher_b, NULL, target, NULL));
-    CHECK_OK(tconv_layer_forward(l, x, y, NULL));
+    REQUIRE_OK(tconv_forward(g, x, teacher_k, teacher_b, NULL, target, NULL));
+    REQUIRE_OK(tconv_layer_forward(l, x, y, NULL));
     double loss;
-    CHECK_OK(tconv_loss(TCONV_LOSS_MSE, y, target, yn, &loss, dy));
-    CHECK_OK(tconv_layer_backward(l, x, y, dy, NULL, &grads, NULL));
-    CHECK_OK(tconv_optimizer_step(o, &l, &grads, 1));
+    REQUIRE_OK(tconv_loss(TCONV_LOSS_MSE, y, target, yn, &loss, dy));
+    REQUIRE_OK(tconv_layer_backward(l, x, y, dy, NULL, &grads, NULL));
+    REQUIRE_OK(tconv_optimizer_step(o, &l, &grads, 1));
     if (step == 0) first = loss;
     last = loss;
   }
@@ -277,6 +291,7 @@ TEST(training_learns_a_known_kernel) {
   CHECK(tconv_optimizer_iterations(o) == 300);
   CHECK(tconv_store_find(s, "student/kernel/Adam/m") != NULL);
   CHECK(tconv_store_find(s, "student/bias/Adam/v") != NULL);
+done:
   tconv_layer_grads_free(&grads);
   tconv_optimizer_destroy(o);
   tconv_layer_destroy(l);
@@ -292,35 +307,38 @@ TEST(training_step_constraints_and_frozen_layers) {
   c.kernel_size[0] = c.kernel_size[1] = 2;
   c.name = "nn";
   c.kernel_constraint = tconv_constraint_default(TCONV_CONSTRAINT_NON_NEG);
+  tconv_layer *l = NULL, *frozen = NULL;
+  tconv_layer_grads g[2] = {0};
+  tconv_optimizer *o = NULL, *o2 = NULL;
+  tconv_store *other = NULL;
   tconv_store *s = tconv_store_create();
-  tconv_layer *l, *frozen;
-  CHECK_OK(tconv_layer_create(&c, &l));
-  CHECK_OK(tconv_layer_build(l, s, 1));
+  REQUIRE(s != NULL);
+  REQUIRE_OK(tconv_layer_create(&c, &l));
+  REQUIRE_OK(tconv_layer_build(l, s, 1));
   c.name = "frozen";
   c.trainable = false;
   c.kernel_constraint = tconv_constraint_default(TCONV_CONSTRAINT_NONE);
-  CHECK_OK(tconv_layer_create(&c, &frozen));
-  CHECK_OK(tconv_layer_build(frozen, s, 1));
-  tconv_layer_grads g[2];
-  CHECK_OK(tconv_layer_grads_alloc(l, &g[0]));
-  CHECK_OK(tconv_layer_grads_alloc(frozen, &g[1]));
+  REQUIRE_OK(tconv_layer_create(&c, &frozen));
+  REQUIRE_OK(tconv_layer_build(frozen, s, 1));
+  REQUIRE_OK(tconv_layer_grads_alloc(l, &g[0]));
+  REQUIRE_OK(tconv_layer_grads_alloc(frozen, &g[1]));
   for (size_t i = 0; i < 8; i++) g[0].kernel.data[i] = g[1].kernel.data[i] = 100.0f;
   float before[8];
   memcpy(before, tconv_layer_kernel(frozen)->data, sizeof before);
   tconv_optimizer_config oc = tconv_optimizer_config_default(TCONV_OPT_SGD);
   oc.learning_rate = 1.0; /* pushes every weight far below 0 */
-  tconv_optimizer *o;
-  CHECK_OK(tconv_optimizer_create(&oc, s, &o));
+  REQUIRE_OK(tconv_optimizer_create(&oc, s, &o));
   tconv_layer *ls[2] = {l, frozen};
   CHECK_OK(tconv_optimizer_step(o, ls, g, 2));
   for (size_t i = 0; i < 8; i++) CHECK(tconv_layer_kernel(l)->data[i] == 0.0f); /* non_neg */
   CHECK(memcmp(before, tconv_layer_kernel(frozen)->data, sizeof before) == 0);
-  tconv_store *other = tconv_store_create();
-  tconv_optimizer *o2;
-  CHECK_OK(tconv_optimizer_create(&oc, other, &o2));
+  other = tconv_store_create();
+  REQUIRE(other != NULL);
+  REQUIRE_OK(tconv_optimizer_create(&oc, other, &o2));
   CHECK_STATUS(tconv_optimizer_step(o2, ls, g, 1), TCONV_INVALID_ARGUMENT);
   tconv_layer_grads bad = {0};
   CHECK_STATUS(tconv_optimizer_step(o, ls, &bad, 1), TCONV_INVALID_ARGUMENT);
+done:
   tconv_optimizer_destroy(o2);
   tconv_store_destroy(other);
   tconv_layer_grads_free(&g[0]);
