@@ -147,21 +147,22 @@ TEST(checkpoint_restore_mismatch_messages) {
   CHECK(mkdtemp(dir) != NULL);
   char path[256];
   snprintf(path, sizeof path, "%s/m.safetensors", dir);
+  tconv_store *s2 = NULL, *s3 = NULL;
   tconv_store *s = tconv_store_create();
   const size_t k1[4] = {3, 3, 1, 32}, b1[1] = {32}, e1[2] = {2, 2};
   tconv_tensor *t;
-  CHECK_OK(tconv_store_add(s, "dec/kernel", 4, k1, true, &t));
+  REQUIRE_OK(tconv_store_add(s, "dec/kernel", 4, k1, true, &t));
   t->data[0] = 42;
-  CHECK_OK(tconv_store_add(s, "dec/bias", 1, b1, true, NULL));
-  CHECK_OK(tconv_store_add(s, "enc/kernel", 2, e1, true, NULL));
-  CHECK_OK(tconv_checkpoint_save(s, path, NULL));
+  REQUIRE_OK(tconv_store_add(s, "dec/bias", 1, b1, true, NULL));
+  REQUIRE_OK(tconv_store_add(s, "enc/kernel", 2, e1, true, NULL));
+  REQUIRE_OK(tconv_checkpoint_save(s, path, NULL));
   /* another model: kernel transposed, no bias, an extra variable, one file tensor unknown */
-  tconv_store *s2 = tconv_store_create();
+  s2 = tconv_store_create();
   const size_t k2[4] = {3, 3, 32, 1};
   tconv_tensor *t2;
-  CHECK_OK(tconv_store_add(s2, "dec/kernel", 4, k2, true, &t2));
-  CHECK_OK(tconv_store_add(s2, "dec/gamma", 1, b1, true, NULL));
-  CHECK_OK(tconv_store_add(s2, "enc/kernel", 2, e1, true, NULL));
+  REQUIRE_OK(tconv_store_add(s2, "dec/kernel", 4, k2, true, &t2));
+  REQUIRE_OK(tconv_store_add(s2, "dec/gamma", 1, b1, true, NULL));
+  REQUIRE_OK(tconv_store_add(s2, "enc/kernel", 2, e1, true, NULL));
   CHECK_STATUS(tconv_checkpoint_restore(s2, path), TCONV_SHAPE_MISMATCH);
   const char *msg = tconv_last_error();
   CHECK_MSG(strstr(msg, "dec/kernel: shape (3,3,1,32) in file vs (3,3,32,1) in store") != NULL,
@@ -170,26 +171,30 @@ TEST(checkpoint_restore_mismatch_messages) {
   CHECK_MSG(strstr(msg, "unexpected tensor dec/bias (not in the store)") != NULL, "%s", msg);
   CHECK(t2->data[0] == 0); /* nothing written */
   /* only names wrong: NOT_FOUND */
-  tconv_store *s3 = tconv_store_create();
-  CHECK_OK(tconv_store_add(s3, "dec/kernel", 4, k1, true, NULL));
-  CHECK_OK(tconv_store_add(s3, "dec/bias", 1, b1, true, NULL));
+  s3 = tconv_store_create();
+  REQUIRE_OK(tconv_store_add(s3, "dec/kernel", 4, k1, true, NULL));
+  REQUIRE_OK(tconv_store_add(s3, "dec/bias", 1, b1, true, NULL));
   CHECK_STATUS(tconv_checkpoint_restore(s3, path), TCONV_NOT_FOUND);
   CHECK(strstr(tconv_last_error(), "unexpected tensor enc/kernel") != NULL);
   CHECK_STATUS(tconv_checkpoint_restore(s3, "/nonexistent/x.safetensors"), TCONV_IO_ERROR);
   CHECK_STATUS(tconv_checkpoint_restore(NULL, path), TCONV_INVALID_ARGUMENT);
   CHECK_STATUS(tconv_checkpoint_save(s3, path, "{\"a\": 1}"), TCONV_INVALID_ARGUMENT);
+done:
   tconv_store_destroy(s);
   tconv_store_destroy(s2);
   tconv_store_destroy(s3);
   remove_dir(dir);
 }
 
-/* A store of one variable of n floats, all equal to v. */
+/* A store of one variable of n floats, all equal to v; NULL when out of memory. */
 static tconv_store *filled_store(size_t n, float v) {
   tconv_store *s = tconv_store_create();
   const size_t shape[1] = {n};
   tconv_tensor *t;
-  tconv_store_add(s, "big/kernel", 1, shape, true, &t);
+  if (tconv_store_add(s, "big/kernel", 1, shape, true, &t) != TCONV_OK) {
+    tconv_store_destroy(s);
+    return NULL;
+  }
   for (size_t i = 0; i < n; i++) t->data[i] = v;
   return s;
 }
@@ -199,10 +204,13 @@ TEST(checkpoint_failed_save_keeps_previous_file) {
   CHECK(mkdtemp(dir) != NULL);
   char path[256];
   snprintf(path, sizeof path, "%s/m.safetensors", dir);
+  size_t n0 = 0, n1 = 0;
+  char *before = NULL, *after = NULL;
   tconv_store *s = filled_store(1000, 1.0f);
-  CHECK_OK(tconv_checkpoint_save(s, path, NULL));
-  size_t n0, n1;
-  char *before = read_all(path, &n0);
+  REQUIRE(s != NULL);
+  REQUIRE_OK(tconv_checkpoint_save(s, path, NULL));
+  before = read_all(path, &n0);
+  REQUIRE(before != NULL);
   /* the writer fails midway: a child may write at most 16 KiB per file (RLIMIT_FSIZE), and
    * the new checkpoint needs 256 KiB */
   fflush(NULL);
@@ -212,16 +220,18 @@ TEST(checkpoint_failed_save_keeps_previous_file) {
     struct rlimit rl = {16384, 16384};
     setrlimit(RLIMIT_FSIZE, &rl);
     tconv_store *big = filled_store(65536, 2.0f);
+    if (big == NULL) _exit(2);
     tconv_status st = tconv_checkpoint_save(big, path, NULL);
     _exit(st == TCONV_IO_ERROR ? 0 : 1);
   }
   int status = 0;
   waitpid(pid, &status, 0);
   CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-  char *after = read_all(path, &n1);
+  after = read_all(path, &n1);
   CHECK(after && n0 == n1 && memcmp(before, after, n0) == 0);
   CHECK(count_temp_files(dir) == 0); /* the failed temp file is removed */
   CHECK_OK(tconv_checkpoint_restore(s, path));
+done:
   free(before), free(after);
   tconv_store_destroy(s);
   remove_dir(dir);
@@ -233,14 +243,16 @@ TEST(checkpoint_kill_during_save_never_corrupts) {
   char path[256];
   snprintf(path, sizeof path, "%s/m.safetensors", dir);
   const size_t n = (size_t)2 << 20; /* 8 MiB per save */
-  tconv_store *s = filled_store(n, -1.0f);
-  CHECK_OK(tconv_checkpoint_save(s, path, NULL));
   int restored = 0, newer = 0;
+  tconv_store *s = filled_store(n, -1.0f);
+  REQUIRE(s != NULL);
+  REQUIRE_OK(tconv_checkpoint_save(s, path, NULL));
   for (int round = 0; round < 3; round++) {
     fflush(NULL);
     pid_t pid = fork();
     if (pid == 0) { /* saves forever, each save a new uniform value */
       tconv_store *c = filled_store(n, 0.0f);
+      if (c == NULL) _exit(2); /* not killed: the parent's CHECK fails */
       tconv_tensor *t = tconv_store_find(c, "big/kernel");
       for (int k = 1;; k++) {
         for (size_t i = 0; i < n; i++) t->data[i] = (float)k;
@@ -265,6 +277,7 @@ TEST(checkpoint_kill_during_save_never_corrupts) {
   }
   CHECK(restored == 3);
   (void)newer; /* how far the child got depends on the disk */
+done:
   tconv_store_destroy(s);
   remove_dir(dir); /* also the killed saves' temp files */
 }
