@@ -249,6 +249,7 @@ typedef struct gemm_job {
   size_t tiles_per_block, tap_chunk, ic_chunk;
   size_t *item_start; /* per (group, phase): first item; length groups*phases + 1 */
   size_t nslots;
+  bool interleaved;    /* every slot has the same number of blocks: items run (block, slot) */
   void *scratch; /* per thread: tiles_per_block * scratch_stride bytes */
   size_t scratch_stride;
 } gemm_job;
@@ -276,12 +277,17 @@ static void gemm_item(void *ctx, size_t item, size_t thread) {
   const tconv_geometry *g = &p->g;
   const tconv_axis *ah = &p->ax_h, *aw = &p->ax_w;
   /* locate (group, phase, block) */
-  size_t lo = 0, hi = job->nslots;
-  while (hi - lo > 1) {
-    size_t mid = (lo + hi) / 2;
-    if (job->item_start[mid] <= item) lo = mid; else hi = mid;
+  size_t slot, block;
+  if (job->interleaved) { /* items (block, slot): a block's phases run back to back */
+    slot = item % job->nslots, block = item / job->nslots;
+  } else { /* items (slot, block) */
+    size_t lo = 0, hi = job->nslots;
+    while (hi - lo > 1) {
+      size_t mid = (lo + hi) / 2;
+      if (job->item_start[mid] <= item) lo = mid; else hi = mid;
+    }
+    slot = lo, block = item - job->item_start[slot];
   }
-  const size_t slot = lo, block = item - job->item_start[slot];
   const size_t nph = ah->nphase * aw->nphase;
   const size_t grp = slot / nph, ph = (slot % nph) / aw->nphase, pw = slot % aw->nphase;
   const size_t ch = (g->out_h - ph + ah->s - 1) / ah->s, cw = (g->out_w - pw + aw->s - 1) / aw->s;
@@ -455,6 +461,13 @@ static tconv_status gemm_run(const tconv_plan *p, const float *x, const float *b
     items += (M + tpb * MR - 1) / (tpb * MR);
   }
   job.item_start[job.nslots] = items;
+  /* When every (group, phase) has as many blocks, run a block's phases back to back: they read
+   * neighbouring input pixels (for k2 s2 'valid', the very same ones), so the block's input is
+   * fetched from memory once instead of once per phase. */
+  job.interleaved = true;
+  for (size_t slot = 1; slot < job.nslots; slot++)
+    if (job.item_start[slot + 1] - job.item_start[slot] != job.item_start[1] - job.item_start[0])
+      job.interleaved = false;
   tconv_parallel_for(pool, items, gemm_item, &job);
   tconv_dealloc(job.item_start);
   tconv_dealloc(job.scratch);
