@@ -97,6 +97,20 @@ void tconv_f32_cpix_ukernel__avx2_fma(size_t npix, size_t nc, size_t kc, size_t 
                                       const float *bias, float *y, size_t ys,
                                       const tconv_uk_params *params, unsigned flags);
 
+/* The same with one zmm per 16-filter panel (AVX-512F; bitwise equal to the AVX2 kernel). */
+void tconv_f32_cpix_ukernel__avx512f(size_t npix, size_t nc, size_t kc, size_t na, size_t nb,
+                                     size_t ja, size_t jb, const size_t *lo, const size_t *hi,
+                                     size_t ls, const float *x, ptrdiff_t x0, ptrdiff_t xj,
+                                     ptrdiff_t xa, ptrdiff_t xb, const float *w, size_t wa,
+                                     size_t wb, size_t wpanel, const float *bias, float *y,
+                                     size_t ys, const tconv_uk_params *params, unsigned flags);
+typedef void (*tconv_cpix_ukernel_fn)(size_t npix, size_t nc, size_t kc, size_t na, size_t nb,
+                                      size_t ja, size_t jb, const size_t *lo, const size_t *hi,
+                                      size_t ls, const float *x, ptrdiff_t x0, ptrdiff_t xj,
+                                      ptrdiff_t xa, ptrdiff_t xb, const float *w, size_t wa,
+                                      size_t wb, size_t wpanel, const float *bias, float *y,
+                                      size_t ys, const tconv_uk_params *params, unsigned flags);
+
 /* The pixel lanes' output interleave: out[j*K + k] = rows[k][j] for j < n, k < K <= 8. */
 void tconv_f32_interleave__avx2(size_t K, size_t n, const float *const *rows, float *out);
 /* NHWC row -> planar rows for the pixel lanes: dst[c*ds + w] = src[w*sc + c], w < nw, c < nc. */

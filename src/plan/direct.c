@@ -122,6 +122,7 @@ typedef struct direct_job {
   size_t scratch_stride, ldo, maxtaps;
   size_t band, nbands; /* prow: output rows per item, items per image */
   size_t win_off;      /* prow: byte offset of the planar window in a thread's scratch */
+  tconv_cpix_ukernel_fn cpix; /* cpix: the AVX2 or the AVX-512 kernel */
 } direct_job;
 
 #if defined(__x86_64__) /* the kernels below are x86 only; plan.c calls this only there */
@@ -258,7 +259,7 @@ static void cpix_item(void *ctx, size_t item, size_t thread) {
       const float *wg = p->packed + p->pack_off[(grp * ah->nphase + ph) * aw->nphase + pw] +
                         lh * ntw * icg * NR;
       const float *xg = j->x + (n * g->in_h + ih0) * IW * IC + grp * icg;
-      tconv_f32_cpix_ukernel__avx2_fma(npix, ocg, icg, lh < hh ? hh - lh : 0, ntw,
+      j->cpix(npix, ocg, icg, lh < hh ? hh - lh : 0, ntw,
                                        p->cpix_run[2 * pw], p->cpix_run[2 * pw + 1], aw->lo + pw,
                                        aw->hi + pw, sw, xg, col0 * (ptrdiff_t)IC, (ptrdiff_t)IC,
                                        xa, xb, wg, ntw * icg * NR, icg * NR, ntaps * icg * NR,
@@ -290,6 +291,7 @@ tconv_status tconv_direct_run(const tconv_plan *p, const float *x, const float *
   }
   const size_t rows = g->batch * g->out_h;
   if (p->direct == TCONV_DIRECT_CPIX) {
+    j.cpix = tconv_dispatch_avx512() ? tconv_f32_cpix_ukernel__avx512f : tconv_f32_cpix_ukernel__avx2_fma;
     tconv_parallel_for(pool, rows, cpix_item, &j);
     return TCONV_OK;
   }
