@@ -8,6 +8,7 @@
 #include <immintrin.h>
 #include <stdbool.h>
 
+#include "kernels/cpix_table.h"
 #include "kernels/ukernel.h"
 
 #define INLINE static inline __attribute__((always_inline))
@@ -225,19 +226,11 @@ INLINE void cpix_block(const size_t NP, size_t nr, size_t npix, size_t kc, size_
       init[q] = bias ? _mm256_maskload_ps(bias + 8 * q, m) : _mm256_setzero_ps();
     }
   }
-  enum { UMAX = 64 };
-  const size_t u = na * nb * kc;
-  if (na == 0 || u > UMAX) ja = jb = 0;
+  ptrdiff_t voff[CPIX_UMAX];
+  const float *vw[CPIX_UMAX];
+  const size_t u = ja < jb ? cpix_table(na, nb, kc, x0, xa, xb, w, wa, wb, voff, vw) : 0;
+  if (u == 0) ja = jb = 0;
   if (ja < jb) {
-    ptrdiff_t voff[UMAX];
-    const float *vw[UMAX];
-    size_t v = 0;
-    for (size_t a = 0; a < na; a++)
-      for (size_t b = 0; b < nb; b++)
-        for (size_t k = 0; k < kc; k++, v++) {
-          voff[v] = x0 - (ptrdiff_t)a * xa - (ptrdiff_t)b * xb + (ptrdiff_t)k;
-          vw[v] = w + a * wa + b * wb + 16 * k;
-        }
 #define CPIX_INT3(UU, CL, FU)                                                                      \
   cpix_interior(NP, UU, CL, FU, u, nr, nc, ja, jb, x, xj, voff, vw, wpanel, init, y, ys, params)
 #define CPIX_INT(UU)                                                                               \

@@ -1,0 +1,28 @@
+/* The channel-lanes kernels' interior table (AVX2 and AVX-512 variants share it): the
+ * U = na x nb x kc (input offset, weight row) pairs of a pixel whose taps are all valid, in
+ * the summation order of the contract (rows a, columns b, channels k).  Returns U, or 0 when
+ * there is no interior run or the table would exceed CPIX_UMAX entries (the caller then walks
+ * every pixel's tap rectangle). */
+#ifndef TCONV_KERNELS_CPIX_TABLE_H
+#define TCONV_KERNELS_CPIX_TABLE_H
+
+#include <stddef.h>
+
+enum { CPIX_UMAX = 64 };
+
+static inline size_t cpix_table(size_t na, size_t nb, size_t kc, ptrdiff_t x0, ptrdiff_t xa,
+                                ptrdiff_t xb, const float *w, size_t wa, size_t wb,
+                                ptrdiff_t voff[CPIX_UMAX], const float *vw[CPIX_UMAX]) {
+  const size_t u = na * nb * kc;
+  if (na == 0 || u > CPIX_UMAX) return 0;
+  size_t v = 0;
+  for (size_t a = 0; a < na; a++)
+    for (size_t b = 0; b < nb; b++)
+      for (size_t k = 0; k < kc; k++, v++) {
+        voff[v] = x0 - (ptrdiff_t)a * xa - (ptrdiff_t)b * xb + (ptrdiff_t)k;
+        vw[v] = w + a * wa + b * wb + 16 * k;
+      }
+  return u;
+}
+
+#endif
