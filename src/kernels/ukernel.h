@@ -90,7 +90,8 @@ void tconv_f32_prow_ukernel__avx2_fma(size_t R, size_t n, size_t kc, size_t ntap
  *   with W[a][b] = w + (j/16)*wpanel + a*wa + b*wb, 16 filters per k (the GEMM panels).
  *   Only valid taps' inputs are read, so x itself may point outside the input. */
 void tconv_f32_cpix_ukernel__avx2_fma(size_t npix, size_t nc, size_t kc, size_t na, size_t nb,
-                                      size_t ja, size_t jb, const size_t *lo, const size_t *hi, size_t ls,
+                                      size_t ja, size_t jb, const size_t *lo, const size_t *hi,
+                                      size_t ls,
                                       const float *x, ptrdiff_t x0, ptrdiff_t xj, ptrdiff_t xa,
                                       ptrdiff_t xb,
                                       const float *w, size_t wa, size_t wb, size_t wpanel,

@@ -51,7 +51,8 @@ tconv_status tconv_direct_prepare(tconv_plan *p) {
       p->cpix_run = tconv_alloc(2 * aw->nphase * sizeof(size_t));
       RETURN_IF(p->cpix_run == NULL, TCONV_OUT_OF_MEMORY, "plan: cannot allocate row tables");
       for (size_t pw = 0; pw < aw->nphase; pw++) {
-        const size_t nb = aw->tstart[pw + 1] - aw->tstart[pw], npix = (aw->out - pw + aw->s - 1) / aw->s;
+        const size_t nb = aw->tstart[pw + 1] - aw->tstart[pw];
+        const size_t npix = (aw->out - pw + aw->s - 1) / aw->s;
         size_t ja = 0, jb = npix;
 #define FULL(jj) (aw->lo[pw + (jj) * aw->s] == 0 && aw->hi[pw + (jj) * aw->s] == nb)
         while (ja < jb && !FULL(ja)) ja++;
@@ -259,12 +260,11 @@ static void cpix_item(void *ctx, size_t item, size_t thread) {
       const float *wg = p->packed + p->pack_off[(grp * ah->nphase + ph) * aw->nphase + pw] +
                         lh * ntw * icg * NR;
       const float *xg = j->x + (n * g->in_h + ih0) * IW * IC + grp * icg;
-      j->cpix(npix, ocg, icg, lh < hh ? hh - lh : 0, ntw,
-                                       p->cpix_run[2 * pw], p->cpix_run[2 * pw + 1], aw->lo + pw,
-                                       aw->hi + pw, sw, xg, col0 * (ptrdiff_t)IC, (ptrdiff_t)IC,
-                                       xa, xb, wg, ntw * icg * NR, icg * NR, ntaps * icg * NR,
-                                       j->bias ? j->bias + grp * ocg : NULL,
-                                       yrow + pw * OC + grp * ocg, sw * OC, &j->params, j->flags);
+      j->cpix(npix, ocg, icg, lh < hh ? hh - lh : 0, ntw, p->cpix_run[2 * pw],
+              p->cpix_run[2 * pw + 1], aw->lo + pw, aw->hi + pw, sw, xg, col0 * (ptrdiff_t)IC,
+              (ptrdiff_t)IC, xa, xb, wg, ntw * icg * NR, icg * NR, ntaps * icg * NR,
+              j->bias ? j->bias + grp * ocg : NULL, yrow + pw * OC + grp * ocg, sw * OC,
+              &j->params, j->flags);
     }
   }
   if (j->act_after) tconv_activation_apply(j->act, yrow, OW * OC);
@@ -291,7 +291,8 @@ tconv_status tconv_direct_run(const tconv_plan *p, const float *x, const float *
   }
   const size_t rows = g->batch * g->out_h;
   if (p->direct == TCONV_DIRECT_CPIX) {
-    j.cpix = tconv_dispatch_avx512() ? tconv_f32_cpix_ukernel__avx512f : tconv_f32_cpix_ukernel__avx2_fma;
+    j.cpix = tconv_dispatch_avx512() ? tconv_f32_cpix_ukernel__avx512f
+                                     : tconv_f32_cpix_ukernel__avx2_fma;
     tconv_parallel_for(pool, rows, cpix_item, &j);
     return TCONV_OK;
   }
@@ -309,7 +310,8 @@ tconv_status tconv_direct_run(const tconv_plan *p, const float *x, const float *
   /* rows a band can read: at most (band + s - 2) / s + 1 values of qh, minus e in [0, ehmax] */
   size_t winrows = (band + ah->s - 2) / ah->s + 1 + ehmax, winbytes = 0;
   if (winrows > g->in_h) winrows = g->in_h;
-  RETURN_IF(tconv_mul_overflow(winrows, rowbytes, &winbytes) || winbytes > SIZE_MAX / 4 / (threads + 1),
+  RETURN_IF(tconv_mul_overflow(winrows, rowbytes, &winbytes) ||
+                winbytes > SIZE_MAX / 4 / (threads + 1),
             TCONV_LIMIT_EXCEEDED, "forward: planar window overflows");
   j.band = band;
   j.nbands = (OH + band - 1) / band;
@@ -320,7 +322,8 @@ tconv_status tconv_direct_run(const tconv_plan *p, const float *x, const float *
   for (size_t q = 0; q < ah->nphase; q++)
     if (ah->tstart[q + 1] - ah->tstart[q] > nth) nth = ah->tstart[q + 1] - ah->tstart[q];
   for (size_t q = 0; q < p->ax_w.nphase; q++)
-    if (p->ax_w.tstart[q + 1] - p->ax_w.tstart[q] > ntw) ntw = p->ax_w.tstart[q + 1] - p->ax_w.tstart[q];
+    if (p->ax_w.tstart[q + 1] - p->ax_w.tstart[q] > ntw)
+      ntw = p->ax_w.tstart[q + 1] - p->ax_w.tstart[q];
   j.maxtaps = (nth < g->in_h ? nth : g->in_h) * ntw;
   /* row buffer [filter][phase][j]: only the nphase = min(out_w, s) phases that own outputs */
   size_t sz = j.maxtaps * sizeof(float *) + p->ocg * p->ax_w.nphase * j.ldo * sizeof(float);

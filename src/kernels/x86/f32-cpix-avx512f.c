@@ -128,8 +128,8 @@ void tconv_f32_cpix_ukernel__avx512f(size_t npix, size_t nc, size_t kc, size_t n
     const size_t nr = left >= 64 ? 16 : left - 16 * (np - 1);
     const float *bj = bias ? bias + j : NULL;
 #define CPIX(NP)                                                                                   \
-  cpix512_block(NP, nr, npix, kc, na, nb, ja, jb, lo, hi, ls, x, x0, xj, xa, xb, w, wa, wb, wpanel, \
-                bj, y + j, ys, params, flags)
+  cpix512_block(NP, nr, npix, kc, na, nb, ja, jb, lo, hi, ls, x, x0, xj, xa, xb, w, wa, wb,       \
+                wpanel, bj, y + j, ys, params, flags)
     switch (np) {
       case 1: CPIX(1); break;
       case 2: CPIX(2); break;

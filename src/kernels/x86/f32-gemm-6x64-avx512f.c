@@ -49,7 +49,8 @@ INLINE void gemm_np(const size_t NP, const bool HALF, size_t mr, size_t nr, size
       for (size_t m = 0; m < 6; m++) acc[m][q] = b;
     }
     if (HALF) {
-      const __m256 b = bias == NULL ? _mm256_setzero_ps() : _mm256_maskz_loadu_ps(mhalf, bias + 16 * qh);
+      const __m256 b =
+          bias == NULL ? _mm256_setzero_ps() : _mm256_maskz_loadu_ps(mhalf, bias + 16 * qh);
 #pragma GCC unroll 6
       for (size_t m = 0; m < 6; m++) acch[m] = b;
     }

@@ -276,7 +276,8 @@ INLINE void cpix_block(const size_t NP, size_t nr, size_t npix, size_t kc, size_
 }
 
 void tconv_f32_cpix_ukernel__avx2_fma(size_t npix, size_t nc, size_t kc, size_t na, size_t nb,
-                                      size_t ja, size_t jb, const size_t *lo, const size_t *hi, size_t ls,
+                                      size_t ja, size_t jb, const size_t *lo, const size_t *hi,
+                                      size_t ls,
                                       const float *x, ptrdiff_t x0, ptrdiff_t xj, ptrdiff_t xa,
                                       ptrdiff_t xb,
                                       const float *w, size_t wa, size_t wb, size_t wpanel,
@@ -288,8 +289,8 @@ void tconv_f32_cpix_ukernel__avx2_fma(size_t npix, size_t nc, size_t kc, size_t 
     const size_t nr = left >= 64 ? 16 : left - 16 * (np - 1);
     const float *bj = bias ? bias + j : NULL;
 #define CPIX(NP)                                                                                   \
-  cpix_block(NP, nr, npix, kc, na, nb, ja, jb, lo, hi, ls, x, x0, xj, xa, xb, w, wa, wb, wpanel, bj, y + j, \
-             ys, params, flags)
+  cpix_block(NP, nr, npix, kc, na, nb, ja, jb, lo, hi, ls, x, x0, xj, xa, xb, w, wa, wb, wpanel,   \
+             bj, y + j, ys, params, flags)
     switch (np) {
       case 1: CPIX(1); break;
       case 2: CPIX(2); break;
@@ -349,7 +350,8 @@ void tconv_f32_interleave__avx2(size_t K, size_t n, const float *const *rows, fl
   for (; j + 8 <= n; j += 8) {
     __m256 r[8];
 #pragma GCC unroll 8
-    for (size_t k = 0; k < 8; k++) r[k] = k < K ? _mm256_loadu_ps(rows[k] + j) : _mm256_setzero_ps();
+    for (size_t k = 0; k < 8; k++)
+      r[k] = k < K ? _mm256_loadu_ps(rows[k] + j) : _mm256_setzero_ps();
     transpose8x8_regs(r);
 #pragma GCC unroll 8
     for (size_t i = 0; i < 8; i++) {
