@@ -93,7 +93,15 @@ static void png_on_error(png_structp png, png_const_charp msg) {
 }
 static void png_on_warning(png_structp png, png_const_charp msg) { (void)png, (void)msg; }
 
+/* libpng's own blocks: row buffers (under 8 MB at TCONV_IMAGE_MAX_SIDE, 16-bit RGBA), chunk
+ * buffers (8 MB, png_set_chunk_malloc_max) and small structs.  A larger request can only come
+ * from a hostile header — a 177-byte file made Debian's libpng 1.6 ask for 687 MB inside
+ * png_read_info (fuzz finding png-1) — so it is refused like a failed allocation, without
+ * touching memory; libpng then skips the chunk or stops with an error (BAD_FILE). */
+#define PNG_BLOCK_CAP ((png_alloc_size_t)17 << 20)
+
 static png_voidp png_on_malloc(png_structp png, png_alloc_size_t n) {
+  if (n > PNG_BLOCK_CAP) return NULL;
   void *p = tconv_alloc(n);
   if (p == NULL) {
     png_ctx *c = png_get_mem_ptr(png);
