@@ -733,6 +733,8 @@ TCONV_API tconv_status tconv_tfckpt_parse(const void *index, size_t index_size,
  * conv and dense layers "<name>/kernel" (i = 0) and "<name>/bias" (i = 1).  Float datasets load
  * as float32; integer ones are listed.  format "keras-h5".  At most 100,000 datasets.
  * libhdf5 itself is not hardened against hostile files: read only files you would open with h5py.
+ * Loads from several threads at once are safe (libhdf5's own lock in its thread-safe builds,
+ * Debian's included; tconv's lock around its HDF5 reads otherwise).
  * Errors: INVALID_ARGUMENT, IO_ERROR, BAD_FILE (not HDF5, inconsistent attributes),
  * UNSUPPORTED (built without libhdf5), LIMIT_EXCEEDED, OUT_OF_MEMORY. */
 TCONV_API tconv_status tconv_keras_h5_read(const char *path, tconv_weights *out);

@@ -91,6 +91,7 @@ char *tconv_keras_alias(const char *path, const char *weight_name) {
 
 #ifdef TCONV_HAVE_HDF5
 #include <hdf5.h>
+#include <pthread.h>
 
 typedef struct h5_read {
   hid_t file;
@@ -344,8 +345,8 @@ static tconv_status read_file(hid_t file, uint64_t file_bytes, tconv_weights *ou
   return TCONV_OK;
 }
 
-static tconv_status open_and_read(const char *path, const void *bytes, size_t size,
-                                  tconv_weights *out) {
+static tconv_status open_and_read_locked(const char *path, const void *bytes, size_t size,
+                                         tconv_weights *out) {
   memset(out, 0, sizeof *out);
   H5E_auto2_t old_fn;
   void *old_data;
@@ -385,6 +386,25 @@ done:
   } else {
     out->format = "keras-h5";
   }
+  return st;
+}
+
+/* Loads may come from several threads at once.  Debian's libhdf5 is built thread-safe (it takes
+ * its own global lock; H5is_library_threadsafe says so); a build without that option keeps
+ * global state unguarded, so then every use goes through this lock instead. */
+static pthread_mutex_t h5_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_once_t h5_once = PTHREAD_ONCE_INIT;
+static hbool_t h5_threadsafe;
+static void h5_query(void) {
+  if (H5is_library_threadsafe(&h5_threadsafe) < 0) h5_threadsafe = 0;
+}
+
+static tconv_status open_and_read(const char *path, const void *bytes, size_t size,
+                                  tconv_weights *out) {
+  pthread_once(&h5_once, h5_query);
+  if (!h5_threadsafe) pthread_mutex_lock(&h5_lock);
+  tconv_status st = open_and_read_locked(path, bytes, size, out);
+  if (!h5_threadsafe) pthread_mutex_unlock(&h5_lock);
   return st;
 }
 

@@ -5,10 +5,12 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <unistd.h>
 
 #include "core/internal.h"
 #include "io/keras.h"
+
 #include "io_test.h"
 
 #define CHECK_TENSOR(t, r, s0, s1, s2, s3, sum, first)                                             \
@@ -56,6 +58,38 @@ TEST(keras_h5_weights_only_fixed_strings) {
   CHECK_TENSOR(tconv_weights_find(&w, "conv2d_1/kernel"), 4, 3, 3, 32, 16, 4.0580564713150125,
                tconv_weights_find(&w, "conv2d_1/kernel")->value.data[0]);
   tconv_weights_free(&w);
+}
+
+/* Loads from several threads at once (libhdf5's lock in thread-safe builds, tconv's
+ * otherwise): every load must succeed with the file's weights. */
+typedef struct h5_thread_arg {
+  int ok;
+} h5_thread_arg;
+static void *h5_thread(void *arg) {
+  h5_thread_arg *a = arg;
+  a->ok = 1;
+  for (int i = 0; i < 20; i++) {
+    tconv_weights w;
+    if (tconv_keras_h5_read(TESTDATA "/keras-h5/cae-k2.3-weights-only/autoencoder.h5", &w) !=
+        TCONV_OK) {
+      a->ok = 0;
+      break;
+    }
+    if (w.count == 0) a->ok = 0;
+    tconv_weights_free(&w);
+  }
+  return NULL;
+}
+
+TEST(keras_h5_loads_from_several_threads) {
+  if (!io_have_testdata("keras_h5_loads_from_several_threads")) return;
+  pthread_t t[4];
+  h5_thread_arg a[4];
+  int started = 0;
+  for (int i = 0; i < 4 && pthread_create(&t[i], NULL, h5_thread, &a[i]) == 0; i++) started++;
+  for (int i = 0; i < started; i++) pthread_join(t[i], NULL);
+  CHECK(started == 4);
+  for (int i = 0; i < started; i++) CHECK(a[i].ok);
 }
 
 TEST(keras_h5_corrupt_and_truncated) {
