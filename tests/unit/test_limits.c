@@ -3,6 +3,7 @@
  * anything of that size is allocated.  Caps set with tconv_set_limits are restored after each
  * test. */
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "io/container.h"
 #include "test.h"
@@ -170,7 +171,8 @@ TEST(limits_npz_entries_and_member_bytes) {
     items[i].value.data = &v;
   }
   tconv_weights w = {"npz", N, items, NULL}, back = {0};
-  const char *path = "/tmp/tconv-limits.npz";
+  char path[64]; /* per process: two suites running at once must not share the file */
+  snprintf(path, sizeof path, "/tmp/tconv-limits-%ld.npz", (long)getpid());
   CHECK_STATUS(tconv_npz_write(path, &w), TCONV_LIMIT_EXCEEDED);
   w.count = 1024;
   CHECK_OK(tconv_npz_write(path, &w));
