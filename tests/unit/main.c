@@ -14,7 +14,8 @@
  * whose output is hidden unless it crashes.  Every test takes part, so every test must survive a
  * failing library call: it stops at its first failed set-up step (REQUIRE / REQUIRE_OK in test.h
  * jump to its `done:` cleanup) and frees what it made.  The only tests left out, in both modes,
- * are those that install their own allocator: they run their own per-call failure sweeps. */
+ * are those that install their own allocator: they run their own per-call failure sweeps (or,
+ * like kernels_memory_follows_the_tensors, measure the library's allocations). */
 #include <fcntl.h>
 #include <signal.h>
 #include <stdatomic.h>
