@@ -1,8 +1,8 @@
-/* The channel-lanes kernels' interior table (AVX2 and AVX-512 variants share it): the
+/* What the channel-lanes kernels (AVX2 and AVX-512) share: the interior table — the
  * U = na x nb x kc (input offset, weight row) pairs of a pixel whose taps are all valid, in
  * the summation order of the contract (rows a, columns b, channels k).  Returns U, or 0 when
  * there is no interior run or the table would exceed CPIX_UMAX entries (the caller then walks
- * every pixel's tap rectangle). */
+ * every pixel's tap rectangle) — and the split of the filters into passes of up to 4 panels. */
 #ifndef TCONV_KERNELS_CPIX_TABLE_H
 #define TCONV_KERNELS_CPIX_TABLE_H
 
@@ -23,6 +23,14 @@ static inline size_t cpix_table(size_t na, size_t nb, size_t kc, ptrdiff_t x0, p
         vw[v] = w + a * wa + b * wb + 16 * k;
       }
   return u;
+}
+
+/* One pass over the pixels covers up to 4 GEMM panels (64 filters): for the `left` filters from
+ * the pass's first one, the number of panels and the filters valid in the last of them. */
+static inline size_t cpix_pass_panels(size_t left, size_t *nr) {
+  const size_t np = left >= 64 ? 4 : (left + 15) / 16;
+  *nr = left >= 64 ? 16 : left - 16 * (np - 1);
+  return np;
 }
 
 #endif

@@ -124,8 +124,8 @@ void tconv_f32_cpix_ukernel__avx512f(size_t npix, size_t nc, size_t kc, size_t n
                                      size_t ys, const tconv_uk_params *params, unsigned flags) {
   /* up to 4 panels (64 filters) per pass over the pixels, as the AVX2 kernel */
   for (size_t j = 0; j < nc; j += 64, w += 4 * wpanel) {
-    const size_t left = nc - j, np = left >= 64 ? 4 : (left + 15) / 16;
-    const size_t nr = left >= 64 ? 16 : left - 16 * (np - 1);
+    size_t nr;
+    const size_t np = cpix_pass_panels(nc - j, &nr);
     const float *bj = bias ? bias + j : NULL;
 #define CPIX(NP)                                                                                   \
   cpix512_block(NP, nr, npix, kc, na, nb, ja, jb, lo, hi, ls, x, x0, xj, xa, xb, w, wa, wb,       \
