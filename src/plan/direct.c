@@ -44,7 +44,9 @@ tconv_status tconv_direct_prepare(tconv_plan *p) {
   const tconv_geometry *g = &p->g;
   const tconv_axis *ah = &p->ax_h, *aw = &p->ax_w;
   p->direct = TCONV_DIRECT_NONE;
-  if (p->icg == 0 || p->ocg == 0) return TCONV_OK;
+  /* colmerge's ax_w is the window axis, not the phases these paths walk (and its layers are
+   * never theirs: more than 4 filters and 8 channels) */
+  if (p->icg == 0 || p->ocg == 0 || p->colmerge) return TCONV_OK;
   if (p->ocg > 4) {
     if (p->icg <= 8 && !p->dot && axis_uniform(ah) && axis_uniform(aw)) {
       /* per column phase, the contiguous run of pixels whose taps are all valid */

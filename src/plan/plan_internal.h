@@ -21,6 +21,7 @@ typedef struct tconv_axis {
 struct tconv_plan {
   tconv_geometry g;
   size_t icg, ocg, ntiles; /* channels per group; filter panels per group */
+  size_t gn;               /* the GEMM's filters: ocg, or stride_w x ocg with colmerge */
   bool dot;                /* dot kernel (few filters): panels of 2 filters, [tap][filter][ch] */
   size_t nrp;              /* filters per panel: 16 (GEMM) or 2 (dot) */
   bool pos_major;          /* GEMM rows ordered (jh, jw, n) rather than (n, jh, jw) */
@@ -33,6 +34,12 @@ struct tconv_plan {
   float *rowpack;          /* pixel lanes: per (group, phase) taps x icg x ocg */
   size_t *rowpack_off;     /* (group * nphase_h + ph) * nphase_w + pw -> offset in rowpack */
   size_t xpad_l, xpad_w;   /* pixel lanes: planar input row = xpad_l zeros, in_w, zeros */
+  /* Column phases merged into the filters ("colmerge", plan.c): ax_w is then the axis of the
+   * windows q (stride 1, pb = the first window, taps e = 0 .. kw/s - 1) and the GEMM's filters
+   * are (r, filter), the s x ocg contiguous floats of outputs q*s - pad_left + r, r < s. */
+  bool colmerge;
+  bool cm_edges;           /* some windows reach past the output's left or right edge */
+  size_t cm_s, cm_pb;      /* the real column stride and crop */
   size_t *cpix_run;        /* channel lanes: per column phase pw, [2pw, 2pw+1] = the pixels
                               [ja, jb) whose column taps are all valid (ja = jb: none) */
 };

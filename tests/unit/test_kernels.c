@@ -7,6 +7,7 @@
 #include "kernels/ref/ref.h"
 #include "plan/dispatch.h"
 #include "plan/plan.h"
+#include "plan/plan_internal.h" /* which route a plan took */
 #include "test.h"
 
 typedef struct kcase {
@@ -296,6 +297,49 @@ TEST(kernels_direct_row_paths) {
         c.act = wi & 1 ? TCONV_ACT_RELU : TCONV_ACT_LINEAR;
         kcase_check(&c, rng + s, pools, np);
       }
+  free_pools(pools, np);
+}
+
+/* Column phases merged into the filters (colmerge: kernel width a multiple of the stride, 5..63
+ * filters): lane counts s x filters across panel edges, windows cut by the left and right crops
+ * (computed in scratch rows, with every activation kind and across channel and tap chunks that
+ * accumulate), 'valid' rows without edge windows, adjust, row strides and dilations, NCHW.
+ * Each case first checks that the plan took the merged route. */
+TEST(kernels_column_phases_merged) {
+  tconv_threadpool *pools[3];
+  size_t np = make_pools(pools);
+  /* n ih ic oc kh sh dh sw T pl pr aw act */
+  const size_t s[][13] = {
+      {1, 3, 11, 21, 16, 8, 1, 8, 2, 4, 4, 0, 0},  /* l: k16 s8 'same' */
+      {2, 2, 13, 5, 4, 2, 1, 2, 2, 1, 1, 0, 1},    /* k4 s2 'same', 10 lanes */
+      {1, 3, 17, 7, 2, 2, 1, 2, 1, 0, 0, 0, 2},    /* k2 s2 'valid': no edge windows */
+      {3, 2, 11, 9, 3, 1, 2, 3, 2, 2, 3, 1, 3},    /* both edges cut, adjust, dilated rows */
+      {1, 2, 300, 33, 4, 3, 1, 4, 1, 3, 2, 0, 1},  /* channel chunks accumulate in scratch */
+      {1, 3, 11, 47, 5, 1, 1, 2, 5, 1, 6, 0, 3},   /* 25 taps: tap chunks */
+      {2, 1, 12, 63, 1, 1, 1, 5, 1, 7, 1, 2, 0},   /* 315 lanes, crop past a whole window */
+  };
+  const tconv_activation_kind acts[] = {TCONV_ACT_LINEAR, TCONV_ACT_RELU, TCONV_ACT_RELU6,
+                                        TCONV_ACT_SIGMOID};
+  for (size_t i = 0; i < sizeof s / sizeof s[0]; i++) {
+    kcase c = kcase_base();
+    c.n = s[i][0], c.ih = s[i][1], c.ic = s[i][2], c.oc = s[i][3], c.kh = s[i][4];
+    c.sh = s[i][5], c.dh = s[i][6], c.sw = s[i][7], c.kw = s[i][7] * s[i][8];
+    c.pl = s[i][9], c.pr = s[i][10], c.aw = s[i][11], c.act = acts[s[i][12]];
+    c.pt = c.kh / 2;
+    c.iw = 42; /* wide enough that the edge windows add under 5% */
+    tconv_geometry g;
+    CHECK(kcase_geometry(&c, &g));
+    float *k = calloc(g.kernel_h * g.kernel_w * g.in_c * g.out_c, sizeof(float));
+    tconv_plan *plan = NULL;
+    CHECK_OK(tconv_plan_create(&g, k, &plan));
+    CHECK_MSG(plan && plan->colmerge, "case %zu: not the merged route", i);
+    tconv_plan_destroy(plan);
+    free(k);
+    for (int f = 0; f < 2; f++) {
+      c.fmt = f ? TCONV_CHANNELS_FIRST : TCONV_CHANNELS_LAST;
+      kcase_check(&c, 5150 + i, pools, np);
+    }
+  }
   free_pools(pools, np);
 }
 
