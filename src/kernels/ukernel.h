@@ -83,6 +83,15 @@ void tconv_f32_prow_ukernel__avx2_fma(size_t R, size_t n, size_t kc, size_t ntap
                                       const float *const *x, size_t xs, const float *w,
                                       const float *bias, float *out, size_t ldo,
                                       const tconv_uk_params *params, unsigned flags);
+/* Pixel lanes for one filter, two rows at once: tap t < ntaps reads x[t] (as above) and adds
+ * into row k = 0, 1 with the weights wk[t] (kc floats; NULL: not a tap of that row), taps in
+ * list order, channels ascending:
+ *   outk[j] = init + sum over t with wk[t], c < kc of x[t][c*xs + j] * wk[t][c]
+ * The summation order of a row depends only on its own taps' order and n. */
+void tconv_f32_prow2_ukernel__avx2_fma(size_t n, size_t kc, size_t ntaps, const float *const *x,
+                                       size_t xs, const float *const *w0, const float *const *w1,
+                                       const float *bias, float *out0, float *out1,
+                                       const tconv_uk_params *params, unsigned flags);
 /* Channel lanes, the pixels jj < npix of one phase row, each over its valid taps (a < na rows,
  * b in [lo[jj*ls], hi[jj*ls]) columns out of the phase's nb, all nb for jj in [ja, jb);
  * na = 0: bias only):

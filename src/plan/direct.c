@@ -124,6 +124,7 @@ typedef struct direct_job {
   void *scratch;  /* per thread: tap pointers, row buffer, planar window */
   size_t scratch_stride, ldo, maxtaps;
   size_t band, nbands; /* prow: output rows per item, items per image */
+  bool pair;           /* prow with one filter: rows two at a time (prow_pair) */
   size_t win_off;      /* prow: byte offset of the planar window in a thread's scratch */
   tconv_cpix_ukernel_fn cpix; /* cpix: the AVX2 or the AVX-512 kernel */
 } direct_job;
@@ -145,6 +146,28 @@ static bool band_rows(const tconv_axis *ah, size_t oh0, size_t oh1, size_t *ih0,
     any = true;
   }
   return any;
+}
+
+/* The phase rows of one group (rb: [filter][phase][j], ldo apart) into its output row yg:
+ * output ow = pw + sw * jj. */
+static void prow_interleave(const direct_job *j, float *yg, const float *rb) {
+  const tconv_plan *p = j->p;
+  const tconv_geometry *g = &p->g;
+  const size_t OW = g->out_w, OC = g->out_c, ocg = p->ocg, sw = p->ax_w.s;
+  const size_t nph = p->ax_w.nphase, ldo = j->ldo;
+  size_t ow = 0;
+  if (g->groups == 1 && nph == sw && sw * ocg <= 8) {
+    /* whole jj steps (every phase present) by register transposes: the row is contiguous */
+    const float *rows[8];
+    for (size_t pw = 0; pw < sw; pw++)
+      for (size_t r = 0; r < ocg; r++) rows[pw * ocg + r] = rb + (r * nph + pw) * ldo;
+    tconv_f32_interleave__avx2(sw * ocg, OW / sw, rows, yg);
+    ow = OW / sw * sw;
+  }
+  for (size_t pw = ow % sw, jj = ow / sw; ow < OW; ow++) {
+    for (size_t r = 0; r < ocg; r++) yg[ow * OC + r] = rb[(r * nph + pw) * ldo + jj];
+    if (++pw == sw) pw = 0, jj++;
+  }
 }
 
 /* One output row (n, oh) from the planar window win, whose row 0 is input row ih_base. */
@@ -175,23 +198,64 @@ static void prow_row(const direct_job *j, size_t n, size_t oh, const float *win,
                                        j->bias ? j->bias + grp * ocg : NULL, rb + pw * ldo,
                                        nph * ldo, &j->params, j->flags);
     }
-    /* interleave the phase rows: output ow = pw + sw * jj */
-    float *yg = yrow + grp * ocg;
-    size_t ow = 0;
-    if (g->groups == 1 && aw->nphase == sw && sw * ocg <= 8) {
-      /* whole jj steps (every phase present) by register transposes: the row is contiguous */
-      const float *rows[8];
-      for (size_t pw = 0; pw < sw; pw++)
-        for (size_t r = 0; r < ocg; r++) rows[pw * ocg + r] = rb + (r * nph + pw) * ldo;
-      tconv_f32_interleave__avx2(sw * ocg, OW / sw, rows, yg);
-      ow = OW / sw * sw;
-    }
-    for (size_t pw = ow % sw, jj = ow / sw; ow < OW; ow++) {
-      for (size_t r = 0; r < ocg; r++) yg[ow * OC + r] = rb[(r * nph + pw) * ldo + jj];
-      if (++pw == sw) pw = 0, jj++;
-    }
+    prow_interleave(j, yrow + grp * ocg, rb);
   }
   if (j->act_after) tconv_activation_apply(j->act, yrow, OW * OC);
+}
+
+/* Output rows oh and oh2 = oh + s of one image (the next row of the same phase; oh2 >= OH:
+ * none) in one pass of the one-filter pair kernel.  The rows' taps are merged by input row,
+ * highest first, which keeps each row's own taps in order: a row's result does not depend on
+ * its partner (or on having one), so the pairing may follow the bands. */
+static void prow_pair(const direct_job *j, size_t n, size_t oh, size_t oh2, const float *win,
+                      size_t ih_base, const float **xt, const float **w0, const float **w1,
+                      float *rb, float *rb2) {
+  const tconv_plan *p = j->p;
+  const tconv_geometry *g = &p->g;
+  const tconv_axis *ah = &p->ax_h, *aw = &p->ax_w;
+  const size_t OH = g->out_h, OW = g->out_w, OC = g->out_c, IC = g->in_c;
+  const size_t icg = p->icg, sw = aw->s, wp = p->xpad_w, ldo = j->ldo;
+  const size_t ph = oh % ah->s, qh = (oh + ah->pb) / ah->s;
+  const bool two = oh2 < OH;
+  const size_t lo0 = ah->lo[oh], hi0 = ah->hi[oh];
+  const size_t lo1 = two ? ah->lo[oh2] : 0, hi1 = two ? ah->hi[oh2] : 0;
+  const size_t *eh = ah->e + ah->tstart[ph];
+  float *yrow = j->y + (n * OH + oh) * OW * OC, *yrow2 = j->y + (n * OH + oh2) * OW * OC;
+  for (size_t grp = 0; grp < g->groups; grp++) {
+    for (size_t pw = 0; pw < aw->nphase; pw++) {
+      const size_t cw = (OW - pw + sw - 1) / sw, qoff = (pw + aw->pb) / sw;
+      const size_t ntw = aw->tstart[pw + 1] - aw->tstart[pw];
+      const size_t *ew = aw->e + aw->tstart[pw];
+      const float *wg = p->rowpack + p->rowpack_off[(grp * ah->nphase + ph) * aw->nphase + pw];
+      size_t t = 0;
+      for (size_t a = lo0, a2 = lo1; a < hi0 || a2 < hi1;) {
+        /* row oh's tap a reads input row qh - e[a], row oh2's tap a2 reads qh + 1 - e[a2] */
+        bool take0 = a < hi0, take1 = a2 < hi1;
+        if (take0 && take1) {
+          const size_t r0 = qh - eh[a], r1 = qh + 1 - eh[a2];
+          take0 = r0 >= r1;
+          take1 = r1 >= r0;
+        }
+        const size_t r = take0 ? qh - eh[a] : qh + 1 - eh[a2];
+        const float *row = win + ((r - ih_base) * IC + grp * icg) * wp + p->xpad_l + qoff;
+        for (size_t b = 0; b < ntw; b++, t++) {
+          xt[t] = row - ew[b];
+          w0[t] = take0 ? wg + (a * ntw + b) * icg : NULL;
+          w1[t] = take1 ? wg + (a2 * ntw + b) * icg : NULL;
+        }
+        a += take0;
+        a2 += take1;
+      }
+      tconv_f32_prow2_ukernel__avx2_fma(cw, icg, t, xt, wp, w0, w1, j->bias ? j->bias + grp : NULL,
+                                        rb + pw * ldo, rb2 + pw * ldo, &j->params, j->flags);
+    }
+    prow_interleave(j, yrow + grp, rb);
+    if (two) prow_interleave(j, yrow2 + grp, rb2);
+  }
+  if (j->act_after) {
+    tconv_activation_apply(j->act, yrow, OW * OC);
+    if (two) tconv_activation_apply(j->act, yrow2, OW * OC);
+  }
 }
 
 /* A band of output rows of one image.  The input rows the band reads are copied to the
@@ -208,8 +272,9 @@ static void prow_item(void *ctx, size_t item, size_t thread) {
   const size_t oh1 = oh0 + j->band < g->out_h ? oh0 + j->band : g->out_h;
   const size_t IC = g->in_c, IW = g->in_w, wp = p->xpad_w, rowlen = IW * IC;
   unsigned char *scr = (unsigned char *)j->scratch + thread * j->scratch_stride;
-  const float **xt = (const float **)scr;
-  float *rb = (float *)(scr + j->maxtaps * sizeof(float *));
+  const float **xt = (const float **)scr; /* 2 * maxtaps each: a pair's taps */
+  const float **w0 = xt + 2 * j->maxtaps, **w1 = w0 + 2 * j->maxtaps;
+  float *rb = (float *)(w1 + 2 * j->maxtaps), *rb2 = rb + p->ocg * p->ax_w.nphase * j->ldo;
   float *win = (float *)(scr + j->win_off);
   const float *ximg = j->x + n * g->in_h * rowlen;
   size_t ih0 = 0, ih1 = 0;
@@ -217,9 +282,20 @@ static void prow_item(void *ctx, size_t item, size_t thread) {
   size_t next = ih0;      /* first input row not yet in the window */
   size_t fetched = ih0;   /* rows below it have been prefetched (or copied) */
   for (size_t oh = oh0; oh < oh1; oh++) {
-    const size_t lo = ah->lo[oh], hi = ah->hi[oh];
-    if (lo < hi) {
-      const size_t top = (oh + ah->pb) / ah->s - ah->e[ah->tstart[oh % ah->s] + lo];
+    /* pairs (oh, oh + s) from the band's start: rows whose partner is outside the band go
+     * alone (oh2 >= oh1) */
+    if (j->pair && (oh - oh0) / ah->s % 2) continue; /* done as the partner of oh - s */
+    const size_t oh2 = j->pair ? oh + ah->s : SIZE_MAX;
+    size_t top = 0;
+    bool any = false;
+    for (int k = 0; k < 2; k++) {
+      const size_t o = k ? oh2 : oh;
+      if (o >= oh1 || ah->lo[o] >= ah->hi[o]) continue;
+      const size_t t = (o + ah->pb) / ah->s - ah->e[ah->tstart[o % ah->s] + ah->lo[o]];
+      if (!any || t > top) top = t;
+      any = true;
+    }
+    if (any) {
       for (; next <= top; next++)
         tconv_f32_planar__avx2(IW, IC, ximg + next * rowlen, IC,
                                win + (next - ih0) * IC * wp + p->xpad_l, wp);
@@ -228,7 +304,10 @@ static void prow_item(void *ctx, size_t item, size_t thread) {
         fetched = next + 1;
       }
     }
-    prow_row(j, n, oh, win, ih0, xt, rb);
+    if (j->pair)
+      prow_pair(j, n, oh, oh2 < oh1 ? oh2 : g->out_h, win, ih0, xt, w0, w1, rb, rb2);
+    else
+      prow_row(j, n, oh, win, ih0, xt, rb);
   }
 }
 
@@ -327,8 +406,10 @@ tconv_status tconv_direct_run(const tconv_plan *p, const float *x, const float *
     if (p->ax_w.tstart[q + 1] - p->ax_w.tstart[q] > ntw)
       ntw = p->ax_w.tstart[q + 1] - p->ax_w.tstart[q];
   j.maxtaps = (nth < g->in_h ? nth : g->in_h) * ntw;
-  /* row buffer [filter][phase][j]: only the nphase = min(out_w, s) phases that own outputs */
-  size_t sz = j.maxtaps * sizeof(float *) + p->ocg * p->ax_w.nphase * j.ldo * sizeof(float);
+  j.pair = p->ocg == 1;
+  /* tap pointers (x, w0, w1: 2 * maxtaps each for a pair), then two row buffers
+   * [filter][phase][j]: only the nphase = min(out_w, s) phases that own outputs */
+  size_t sz = 6 * j.maxtaps * sizeof(float *) + 2 * p->ocg * p->ax_w.nphase * j.ldo * sizeof(float);
   j.win_off = (sz + 63) & ~(size_t)63;
   j.scratch_stride = (j.win_off + winbytes + 63) & ~(size_t)63;
   j.scratch = tconv_alloc(threads * j.scratch_stride);

@@ -18,7 +18,7 @@ INLINE void cpix512_store(const size_t NP, __mmask16 mlast, __m512 *acc, float *
 #pragma GCC unroll 4
   for (size_t q = 0; q < NP; q++) {
     __m512 v = clamp ? _mm512_min_ps(_mm512_max_ps(acc[q], lo), hi) : acc[q];
-    if (q + 1 < NP)
+    if (q + 1 < NP || mlast == 0xFFFFu) /* a masked store costs more even with every lane */
       _mm512_storeu_ps(y + 16 * q, v);
     else
       _mm512_mask_storeu_ps(y + 16 * q, mlast, v);
