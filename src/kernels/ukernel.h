@@ -83,15 +83,20 @@ void tconv_f32_prow_ukernel__avx2_fma(size_t R, size_t n, size_t kc, size_t ntap
                                       const float *const *x, size_t xs, const float *w,
                                       const float *bias, float *out, size_t ldo,
                                       const tconv_uk_params *params, unsigned flags);
-/* Pixel lanes for one filter, two rows at once: tap t < ntaps reads x[t] (as above) and adds
- * into row k = 0, 1 with the weights wk[t] (kc floats; NULL: not a tap of that row), taps in
- * list order, channels ascending:
- *   outk[j] = init + sum over t with wk[t], c < kc of x[t][c*xs + j] * wk[t][c]
- * The summation order of a row depends only on its own taps' order and n. */
+/* Pixel lanes for one filter, K rows at once (K = 2; K = 4 with AVX-512): tap t < ntaps reads
+ * x[t] (as above) and adds into row k < K with the weights w[K*t + k] (kc floats; NULL: not a
+ * tap of row k), taps in list order, channels ascending:
+ *   out[k][j] = init + sum over t with w[K*t+k], c < kc of x[t][c*xs + j] * w[K*t+k][c]
+ * The summation order of a row depends only on its own taps' order and n, and is the same in
+ * both kernels (bitwise-equal rows). */
 void tconv_f32_prow2_ukernel__avx2_fma(size_t n, size_t kc, size_t ntaps, const float *const *x,
-                                       size_t xs, const float *const *w0, const float *const *w1,
-                                       const float *bias, float *out0, float *out1,
-                                       const tconv_uk_params *params, unsigned flags);
+                                       size_t xs, const float *const *w, const float *bias,
+                                       float *const *out, const tconv_uk_params *params,
+                                       unsigned flags);
+void tconv_f32_prow4_ukernel__avx512f(size_t n, size_t kc, size_t ntaps, const float *const *x,
+                                      size_t xs, const float *const *w, const float *bias,
+                                      float *const *out, const tconv_uk_params *params,
+                                      unsigned flags);
 /* Channel lanes, the pixels jj < npix of one phase row, each over its valid taps (a < na rows,
  * b in [lo[jj*ls], hi[jj*ls]) columns out of the phase's nb, all nb for jj in [ja, jb);
  * na = 0: bias only):

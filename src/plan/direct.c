@@ -124,12 +124,20 @@ typedef struct direct_job {
   void *scratch;  /* per thread: tap pointers, row buffer, planar window */
   size_t scratch_stride, ldo, maxtaps;
   size_t band, nbands; /* prow: output rows per item, items per image */
-  bool pair;           /* prow with one filter: rows two at a time (prow_pair) */
+  size_t nk;           /* prow with one filter: rows per call (prow_rows), else 0 */
   size_t win_off;      /* prow: byte offset of the planar window in a thread's scratch */
+  size_t rb_off;       /* prow: byte offset of the row buffers */
   tconv_cpix_ukernel_fn cpix; /* cpix: the AVX2 or the AVX-512 kernel */
 } direct_job;
 
 #if defined(__x86_64__) /* the kernels below are x86 only; plan.c calls this only there */
+
+/* A thread's tap lists and row buffers (prow_item). */
+typedef struct prow_scratch {
+  const float **xt;    /* per tap: the input row */
+  const float **w;     /* per tap, 4 rows: the weights (prow_rows; NULL: not a tap of it) */
+  float *rb[4];        /* row buffers [filter][phase][j] */
+} prow_scratch;
 
 /* Input rows [ih0, ih1] that the valid taps of output rows [oh0, oh1) read (e ascends with the
  * tap, so a row's first valid tap reads its highest input row).  False when none. */
@@ -204,12 +212,11 @@ static void prow_row(const direct_job *j, size_t n, size_t oh, const float *win,
 }
 
 /* Output rows oh and oh2 = oh + s of one image (the next row of the same phase; oh2 >= OH:
- * none) in one pass of the one-filter pair kernel.  The rows' taps are merged by input row,
+ * none) in one pass of the one-filter pair kernel (AVX2; prow_rows runs four with AVX-512).  The rows' taps are merged by input row,
  * highest first, which keeps each row's own taps in order: a row's result does not depend on
  * its partner (or on having one), so the pairing may follow the bands. */
 static void prow_pair(const direct_job *j, size_t n, size_t oh, size_t oh2, const float *win,
-                      size_t ih_base, const float **xt, const float **w0, const float **w1,
-                      float *rb, float *rb2) {
+                      size_t ih_base, const prow_scratch *sc) {
   const tconv_plan *p = j->p;
   const tconv_geometry *g = &p->g;
   const tconv_axis *ah = &p->ax_h, *aw = &p->ax_w;
@@ -239,23 +246,85 @@ static void prow_pair(const direct_job *j, size_t n, size_t oh, size_t oh2, cons
         const size_t r = take0 ? qh - eh[a] : qh + 1 - eh[a2];
         const float *row = win + ((r - ih_base) * IC + grp * icg) * wp + p->xpad_l + qoff;
         for (size_t b = 0; b < ntw; b++, t++) {
-          xt[t] = row - ew[b];
-          w0[t] = take0 ? wg + (a * ntw + b) * icg : NULL;
-          w1[t] = take1 ? wg + (a2 * ntw + b) * icg : NULL;
+          sc->xt[t] = row - ew[b];
+          sc->w[2 * t] = take0 ? wg + (a * ntw + b) * icg : NULL;
+          sc->w[2 * t + 1] = take1 ? wg + (a2 * ntw + b) * icg : NULL;
         }
         a += take0;
         a2 += take1;
       }
-      tconv_f32_prow2_ukernel__avx2_fma(cw, icg, t, xt, wp, w0, w1, j->bias ? j->bias + grp : NULL,
-                                        rb + pw * ldo, rb2 + pw * ldo, &j->params, j->flags);
+      float *const rows[2] = {sc->rb[0] + pw * ldo, sc->rb[1] + pw * ldo};
+      tconv_f32_prow2_ukernel__avx2_fma(cw, icg, t, sc->xt, wp, sc->w,
+                                        j->bias ? j->bias + grp : NULL, rows, &j->params, j->flags);
     }
-    prow_interleave(j, yrow + grp, rb);
-    if (two) prow_interleave(j, yrow2 + grp, rb2);
+    prow_interleave(j, yrow + grp, sc->rb[0]);
+    if (two) prow_interleave(j, yrow2 + grp, sc->rb[1]);
   }
   if (j->act_after) {
     tconv_activation_apply(j->act, yrow, OW * OC);
     if (two) tconv_activation_apply(j->act, yrow2, OW * OC);
   }
+}
+
+/* Output rows oh + k*s, k < j->nk = 4 (AVX-512), of one image (the next rows of the
+ * same phase; rows >= oh_end are left out) in one pass of the one-filter kernel.  The rows' taps are merged by input row,
+ * highest first, which keeps each row's own taps in order: a row's result does not depend on
+ * the rows it runs with, so the grouping may follow the bands. */
+static void prow_rows(const direct_job *j, size_t n, size_t oh, size_t oh_end, const float *win,
+                      size_t ih_base, const prow_scratch *sc) {
+  const tconv_plan *p = j->p;
+  const tconv_geometry *g = &p->g;
+  const tconv_axis *ah = &p->ax_h, *aw = &p->ax_w;
+  const size_t OH = g->out_h, OW = g->out_w, OC = g->out_c, IC = g->in_c;
+  const size_t icg = p->icg, sw = aw->s, wp = p->xpad_w, ldo = j->ldo, s = ah->s;
+  const size_t ph = oh % s, qh = (oh + ah->pb) / s;
+  const size_t *eh = ah->e + ah->tstart[ph];
+  const size_t nk = j->nk;
+  size_t lo[4], hi[4], nrows = 0;
+  float *rows[4];
+  for (size_t k = 0; k < 4; k++) {
+    const size_t o = oh + k * s;
+    const bool in = k < nk && o < oh_end;
+    lo[k] = in ? ah->lo[o] : 0;
+    hi[k] = in ? ah->hi[o] : 0;
+    nrows += in;
+  }
+  for (size_t grp = 0; grp < g->groups; grp++) {
+    for (size_t pw = 0; pw < aw->nphase; pw++) {
+      const size_t cw = (OW - pw + sw - 1) / sw, qoff = (pw + aw->pb) / sw;
+      const size_t ntw = aw->tstart[pw + 1] - aw->tstart[pw];
+      const size_t *ew = aw->e + aw->tstart[pw];
+      const float *wg = p->rowpack + p->rowpack_off[(grp * ah->nphase + ph) * aw->nphase + pw];
+      size_t a[4] = {lo[0], lo[1], lo[2], lo[3]}, t = 0;
+      for (;;) {
+        /* row k's tap a[k] reads input row qh + k - e[a[k]]: take the highest, by every row
+         * that reads it */
+        size_t r = 0;
+        bool any = false;
+        for (size_t k = 0; k < 4; k++)
+          if (a[k] < hi[k] && (!any || qh + k - eh[a[k]] > r)) r = qh + k - eh[a[k]], any = true;
+        if (!any) break;
+        unsigned m = 0;
+        for (size_t k = 0; k < 4; k++)
+          if (a[k] < hi[k] && qh + k - eh[a[k]] == r) m |= 1u << k;
+        const float *row = win + ((r - ih_base) * IC + grp * icg) * wp + p->xpad_l + qoff;
+        for (size_t b = 0; b < ntw; b++, t++) {
+          sc->xt[t] = row - ew[b];
+          for (size_t k = 0; k < nk; k++)
+            sc->w[nk * t + k] = m >> k & 1 ? wg + (a[k] * ntw + b) * icg : NULL;
+        }
+        for (size_t k = 0; k < 4; k++) a[k] += m >> k & 1;
+      }
+      for (size_t k = 0; k < 4; k++) rows[k] = sc->rb[k] + pw * ldo;
+      tconv_f32_prow4_ukernel__avx512f(cw, icg, t, sc->xt, wp, sc->w,
+                                       j->bias ? j->bias + grp : NULL, rows, &j->params, j->flags);
+    }
+    for (size_t k = 0; k < nrows; k++)
+      prow_interleave(j, j->y + (n * OH + oh + k * s) * OW * OC + grp, sc->rb[k]);
+  }
+  if (j->act_after)
+    for (size_t k = 0; k < nrows; k++)
+      tconv_activation_apply(j->act, j->y + (n * OH + oh + k * s) * OW * OC, OW * OC);
 }
 
 /* A band of output rows of one image.  The input rows the band reads are copied to the
@@ -272,9 +341,12 @@ static void prow_item(void *ctx, size_t item, size_t thread) {
   const size_t oh1 = oh0 + j->band < g->out_h ? oh0 + j->band : g->out_h;
   const size_t IC = g->in_c, IW = g->in_w, wp = p->xpad_w, rowlen = IW * IC;
   unsigned char *scr = (unsigned char *)j->scratch + thread * j->scratch_stride;
-  const float **xt = (const float **)scr; /* 2 * maxtaps each: a pair's taps */
-  const float **w0 = xt + 2 * j->maxtaps, **w1 = w0 + 2 * j->maxtaps;
-  float *rb = (float *)(w1 + 2 * j->maxtaps), *rb2 = rb + p->ocg * p->ax_w.nphase * j->ldo;
+  /* tap lists (4 * maxtaps entries: the taps of four rows), then four row buffers */
+  prow_scratch sc;
+  sc.xt = (const float **)scr;
+  sc.w = sc.xt + 4 * j->maxtaps;
+  float *rb = (float *)(scr + j->rb_off);
+  for (size_t k = 0; k < 4; k++) sc.rb[k] = rb + k * p->ocg * p->ax_w.nphase * j->ldo;
   float *win = (float *)(scr + j->win_off);
   const float *ximg = j->x + n * g->in_h * rowlen;
   size_t ih0 = 0, ih1 = 0;
@@ -282,14 +354,13 @@ static void prow_item(void *ctx, size_t item, size_t thread) {
   size_t next = ih0;      /* first input row not yet in the window */
   size_t fetched = ih0;   /* rows below it have been prefetched (or copied) */
   for (size_t oh = oh0; oh < oh1; oh++) {
-    /* pairs (oh, oh + s) from the band's start: rows whose partner is outside the band go
-     * alone (oh2 >= oh1) */
-    if (j->pair && (oh - oh0) / ah->s % 2) continue; /* done as the partner of oh - s */
-    const size_t oh2 = j->pair ? oh + ah->s : SIZE_MAX;
+    /* one filter: rows oh + k*s, k < nk, from the band's start (fewer at the band's end) */
+    if (j->nk && (oh - oh0) / ah->s % j->nk) continue; /* done with the row nk*s above */
+    const size_t nk = j->nk ? j->nk : 1;
     size_t top = 0;
     bool any = false;
-    for (int k = 0; k < 2; k++) {
-      const size_t o = k ? oh2 : oh;
+    for (size_t k = 0; k < nk; k++) {
+      const size_t o = oh + k * ah->s;
       if (o >= oh1 || ah->lo[o] >= ah->hi[o]) continue;
       const size_t t = (o + ah->pb) / ah->s - ah->e[ah->tstart[o % ah->s] + ah->lo[o]];
       if (!any || t > top) top = t;
@@ -306,10 +377,12 @@ static void prow_item(void *ctx, size_t item, size_t thread) {
         fetched = next + 1;
       }
     }
-    if (j->pair)
-      prow_pair(j, n, oh, oh2 < oh1 ? oh2 : g->out_h, win, ih0, xt, w0, w1, rb, rb2);
+    if (j->nk == 2)
+      prow_pair(j, n, oh, oh + ah->s < oh1 ? oh + ah->s : g->out_h, win, ih0, &sc);
+    else if (j->nk)
+      prow_rows(j, n, oh, oh1, win, ih0, &sc);
     else
-      prow_row(j, n, oh, win, ih0, xt, rb);
+      prow_row(j, n, oh, win, ih0, sc.xt, sc.rb[0]);
   }
 }
 
@@ -408,10 +481,17 @@ tconv_status tconv_direct_run(const tconv_plan *p, const float *x, const float *
     if (p->ax_w.tstart[q + 1] - p->ax_w.tstart[q] > ntw)
       ntw = p->ax_w.tstart[q + 1] - p->ax_w.tstart[q];
   j.maxtaps = (nth < g->in_h ? nth : g->in_h) * ntw;
-  j.pair = p->ocg == 1;
-  /* tap pointers (x, w0, w1: 2 * maxtaps each for a pair), then two row buffers
-   * [filter][phase][j]: only the nphase = min(out_w, s) phases that own outputs */
-  size_t sz = 6 * j.maxtaps * sizeof(float *) + 2 * p->ocg * p->ax_w.nphase * j.ldo * sizeof(float);
+  if (p->ocg == 1) {
+    /* four rows (AVX-512) where three or more row taps are shared and the phase rows are two
+     * zmm or more: 56->1 k9 s3 on 128-pixel rows 12% faster than the pair; on 14-pixel rows
+     * (64->1 k5 s2) or with two row taps (k4 s2) measured 16-24% slower */
+    const bool z = tconv_dispatch_avx512() && nth >= 3 && (g->out_w + p->ax_w.s - 1) / p->ax_w.s >= 32;
+    j.nk = z ? 4 : 2;
+  }
+  /* tap lists for up to four rows (x: 4 * maxtaps pointers, w: 16 * maxtaps), then four row
+   * buffers [filter][phase][j]: only the nphase = min(out_w, s) phases that own outputs */
+  j.rb_off = (20 * j.maxtaps * sizeof(float *) + 63) & ~(size_t)63;
+  size_t sz = j.rb_off + 4 * p->ocg * p->ax_w.nphase * j.ldo * sizeof(float);
   j.win_off = (sz + 63) & ~(size_t)63;
   j.scratch_stride = (j.win_off + winbytes + 63) & ~(size_t)63;
   j.scratch = tconv_alloc(threads * j.scratch_stride);

@@ -300,6 +300,38 @@ TEST(kernels_direct_row_paths) {
   free_pools(pools, np);
 }
 
+/* Pixel lanes with one filter run several output rows of a phase per call (two with AVX2, four
+ * with AVX-512 where three or more row taps are shared and the phase rows hold 32 pixels or
+ * more); a row's sums must not depend on the rows it runs with (bands differ with the thread
+ * count) nor on the kernel (AVX2 and AVX-512 compared bitwise in kcase_check).  Rows of 32..40
+ * pixels per phase (full and partial last blocks), 3..4 row taps, uneven taps per phase,
+ * dilated rows (taps two input rows apart), groups, crops; batches of 12 keep whole images in
+ * one band, so every group of four rows is whole. */
+TEST(kernels_pixel_lanes_row_groups) {
+  tconv_threadpool *pools[3];
+  size_t np = make_pools(pools);
+  /* n ih iw ic groups kh sh dh pt pb act */
+  const size_t s[][11] = {
+      {12, 7, 40, 5, 1, 9, 3, 1, 3, 3, 0}, /* m-like: 3 row taps per phase */
+      {2, 6, 37, 3, 1, 5, 2, 1, 1, 2, 1},  /* 3 and 2 row taps, partial last block, bands */
+      {12, 9, 33, 4, 1, 7, 2, 1, 0, 0, 0}, /* 4 and 3 row taps, 'valid' */
+      {1, 8, 34, 2, 1, 6, 2, 2, 2, 3, 2},  /* dilated rows */
+      {12, 5, 32, 6, 2, 9, 3, 1, 4, 4, 3}, /* two groups of one filter */
+  };
+  const tconv_activation_kind acts[] = {TCONV_ACT_LINEAR, TCONV_ACT_RELU, TCONV_ACT_RELU6,
+                                        TCONV_ACT_SIGMOID};
+  for (size_t i = 0; i < sizeof s / sizeof s[0]; i++) {
+    kcase c = kcase_base();
+    c.n = s[i][0], c.ih = s[i][1], c.iw = s[i][2], c.ic = s[i][3], c.groups = s[i][4];
+    c.oc = c.groups;
+    c.kh = s[i][5], c.sh = s[i][6], c.dh = s[i][7], c.pt = s[i][8], c.pb = s[i][9];
+    c.act = acts[s[i][10]];
+    c.kw = 3, c.sw = 1, c.pl = c.pr = 1; /* phase rows as wide as the input */
+    kcase_check(&c, 6100 + i, pools, np);
+  }
+  free_pools(pools, np);
+}
+
 /* Column phases merged into the filters (colmerge: kernel width a multiple of the stride, 5..63
  * filters): lane counts s x filters across panel edges, windows cut by the left and right crops
  * (computed in scratch rows, with every activation kind and across channel and tap chunks that

@@ -151,8 +151,8 @@ INLINE void prow2_single(const size_t JV, const size_t KS, __m256 *a, const floa
 }
 
 INLINE void prow2_block(const size_t JV, size_t j0, size_t kc, size_t ntaps,
-                        const float *const *x, size_t xs, const float *const *w0,
-                        const float *const *w1, const float *bias, float *out0, float *out1,
+                        const float *const *x, size_t xs, const float *const *w,
+                        const float *bias, float *out0, float *out1,
                         const tconv_uk_params *params, unsigned flags) {
   const size_t KS = KSPAIR(JV);
   __m256 a0[4], a1[4];
@@ -161,7 +161,7 @@ INLINE void prow2_block(const size_t JV, size_t j0, size_t kc, size_t ntaps,
   for (size_t v = 0; v < KS * JV; v++) a0[v] = a1[v] = v < JV ? b : _mm256_setzero_ps();
   for (size_t t = 0; t < ntaps; t++) {
     const float *xt = x[t] + j0;
-    const float *p0 = w0[t], *p1 = w1[t];
+    const float *p0 = w[2 * t], *p1 = w[2 * t + 1];
     if (p0 != NULL && p1 != NULL) {
       for (size_t c = 0; c + KS <= kc; c += KS, xt += KS * xs, p0 += KS, p1 += KS)
 #pragma GCC unroll 4
@@ -214,17 +214,18 @@ INLINE void prow2_block(const size_t JV, size_t j0, size_t kc, size_t ntaps,
 }
 
 void tconv_f32_prow2_ukernel__avx2_fma(size_t n, size_t kc, size_t ntaps, const float *const *x,
-                                       size_t xs, const float *const *w0, const float *const *w1,
-                                       const float *bias, float *out0, float *out1,
-                                       const tconv_uk_params *params, unsigned flags) {
+                                       size_t xs, const float *const *w, const float *bias,
+                                       float *const *out, const tconv_uk_params *params,
+                                       unsigned flags) {
+  float *out0 = out[0], *out1 = out[1];
   for (size_t j0 = 0; j0 < n;) {
     size_t jv = (n - j0 + 7) / 8;
     if (jv > 4) jv = 4;
     switch (jv) {
-      case 1: prow2_block(1, j0, kc, ntaps, x, xs, w0, w1, bias, out0, out1, params, flags); break;
-      case 2: prow2_block(2, j0, kc, ntaps, x, xs, w0, w1, bias, out0, out1, params, flags); break;
-      case 3: prow2_block(3, j0, kc, ntaps, x, xs, w0, w1, bias, out0, out1, params, flags); break;
-      default: prow2_block(4, j0, kc, ntaps, x, xs, w0, w1, bias, out0, out1, params, flags); break;
+      case 1: prow2_block(1, j0, kc, ntaps, x, xs, w, bias, out0, out1, params, flags); break;
+      case 2: prow2_block(2, j0, kc, ntaps, x, xs, w, bias, out0, out1, params, flags); break;
+      case 3: prow2_block(3, j0, kc, ntaps, x, xs, w, bias, out0, out1, params, flags); break;
+      default: prow2_block(4, j0, kc, ntaps, x, xs, w, bias, out0, out1, params, flags); break;
     }
     j0 += 8 * jv;
   }
