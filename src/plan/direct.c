@@ -212,9 +212,10 @@ static void prow_row(const direct_job *j, size_t n, size_t oh, const float *win,
 }
 
 /* Output rows oh and oh2 = oh + s of one image (the next row of the same phase; oh2 >= OH:
- * none) in one pass of the one-filter pair kernel (AVX2; prow_rows runs four with AVX-512).  The rows' taps are merged by input row,
- * highest first, which keeps each row's own taps in order: a row's result does not depend on
- * its partner (or on having one), so the pairing may follow the bands. */
+ * none) in one pass of the one-filter pair kernel (AVX2; prow_rows runs four with AVX-512).
+ * The rows' taps are merged by input row, highest first, which keeps each row's own taps in
+ * order: a row's result does not depend on its partner (or on having one), so the pairing may
+ * follow the bands. */
 static void prow_pair(const direct_job *j, size_t n, size_t oh, size_t oh2, const float *win,
                       size_t ih_base, const prow_scratch *sc) {
   const tconv_plan *p = j->p;
@@ -266,10 +267,9 @@ static void prow_pair(const direct_job *j, size_t n, size_t oh, size_t oh2, cons
   }
 }
 
-/* Output rows oh + k*s, k < j->nk = 4 (AVX-512), of one image (the next rows of the
- * same phase; rows >= oh_end are left out) in one pass of the one-filter kernel.  The rows' taps are merged by input row,
- * highest first, which keeps each row's own taps in order: a row's result does not depend on
- * the rows it runs with, so the grouping may follow the bands. */
+/* Output rows oh + k*s, k < j->nk = 4 (AVX-512), of one image (the next rows of the same
+ * phase; rows >= oh_end are left out) in one pass of the one-filter kernel, their taps merged
+ * as in prow_pair: a row's result does not depend on the rows it runs with. */
 static void prow_rows(const direct_job *j, size_t n, size_t oh, size_t oh_end, const float *win,
                       size_t ih_base, const prow_scratch *sc) {
   const tconv_plan *p = j->p;
