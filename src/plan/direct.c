@@ -485,7 +485,8 @@ tconv_status tconv_direct_run(const tconv_plan *p, const float *x, const float *
     /* four rows (AVX-512) where three or more row taps are shared and the phase rows are two
      * zmm or more: 56->1 k9 s3 on 128-pixel rows 12% faster than the pair; on 14-pixel rows
      * (64->1 k5 s2) or with two row taps (k4 s2) measured 16-24% slower */
-    const bool z = tconv_dispatch_avx512() && nth >= 3 && (g->out_w + p->ax_w.s - 1) / p->ax_w.s >= 32;
+    const size_t cw = (g->out_w + p->ax_w.s - 1) / p->ax_w.s; /* the widest phase row */
+    const bool z = tconv_dispatch_avx512() && nth >= 3 && cw >= 32;
     j.nk = z ? 4 : 2;
   }
   /* tap lists for up to four rows (x: 4 * maxtaps pointers, w: 16 * maxtaps), then four row

@@ -45,7 +45,8 @@ INLINE void prow4_tap(const size_t ZV, const size_t KS, const unsigned M, __m512
       if (M >> k & 1) u[k] = _mm512_set1_ps(w[k][c]);
 #pragma GCC unroll 2
     for (size_t v = 0; v < ZV; v++) {
-      __m512 xv = v + 1 < ZV ? _mm512_loadu_ps(xt + 16 * v) : _mm512_maskz_loadu_ps(ml, xt + 16 * v);
+      __m512 xv = v + 1 < ZV ? _mm512_loadu_ps(xt + 16 * v)
+                             : _mm512_maskz_loadu_ps(ml, xt + 16 * v);
       __asm__("" : "+v"(xv));
 #pragma GCC unroll 4
       for (size_t k = 0; k < 4; k++)
