@@ -90,12 +90,15 @@ INLINE void gemm_np(const size_t NP, const bool HALF, size_t mr, size_t nr, size
     if (m >= mr) break;
 #pragma GCC unroll 4
     for (size_t q = 0; q < NF; q++) {
-      if (q + 1 < NP)
+      if (q + 1 < NP || mlast == 0xFFFFu) /* a masked store costs more even with every lane */
         _mm512_storeu_ps(c[m] + 16 * q, acc[m][q]);
       else
         _mm512_mask_storeu_ps(c[m] + 16 * q, mlast, acc[m][q]);
     }
-    if (HALF) _mm256_mask_storeu_ps(c[m] + 16 * qh, mhalf, acch[m]);
+    if (HALF && mhalf == 0xFFu)
+      _mm256_storeu_ps(c[m] + 16 * qh, acch[m]);
+    else if (HALF)
+      _mm256_mask_storeu_ps(c[m] + 16 * qh, mhalf, acch[m]);
   }
 }
 
