@@ -126,6 +126,14 @@ typedef void (*tconv_cpix_ukernel_fn)(size_t npix, size_t nc, size_t kc, size_t 
                                       size_t wb, size_t wpanel, const float *bias, float *y,
                                       size_t ys, const tconv_uk_params *params, unsigned flags);
 
+/* Batch lanes (one channel, one filter, 8 images per vector), one output row:
+ *   out[8*o + l] = bias + sum over a < na, e in [cstart[o], cstart[o+1]) of
+ *                  xrow[a][8*xcol[e] + l] * wrow[a][e]     (a, then e ascending)
+ * CLAMP as for the GEMM kernel. */
+void tconv_f32_blane_row__avx2_fma(size_t ow, const size_t *cstart, const size_t *xcol,
+                                   size_t na, const float *const *xrow, const float *const *wrow,
+                                   float bias, float *out, const tconv_uk_params *params,
+                                   unsigned flags);
 /* The pixel lanes' output interleave: out[j*K + k] = rows[k][j] for j < n, k < K <= 8. */
 void tconv_f32_interleave__avx2(size_t K, size_t n, const float *const *rows, float *out);
 /* NHWC row -> planar rows for the pixel lanes: dst[c*ds + w] = src[w*sc + c], w < nw, c < nc. */

@@ -300,6 +300,37 @@ TEST(kernels_direct_row_paths) {
   free_pools(pools, np);
 }
 
+/* Batch lanes: one channel and one filter with a batch that is a multiple of 8 (8 images per
+ * vector).  Widths under 8 and over (scalar and 8x8 transposes), strides 1-3, kernels smaller
+ * than the stride (rows and columns with no tap: bias only), crops, adjust, dilation, every
+ * activation kind, NCHW. */
+TEST(kernels_batch_lanes) {
+  tconv_threadpool *pools[3];
+  size_t np = make_pools(pools);
+  /* n ih iw kh kw sh sw dh dw pt pb pl pr ah aw act */
+  const size_t s[][16] = {
+      {16, 7, 9, 3, 3, 2, 2, 1, 1, 0, 1, 0, 1, 0, 0, 0},  /* c: k3 s2 'same' */
+      {8, 5, 4, 4, 4, 2, 2, 1, 1, 1, 1, 1, 1, 0, 0, 1},   /* k4 s2, width under 8 */
+      {24, 6, 11, 5, 3, 3, 1, 1, 1, 2, 1, 0, 2, 1, 0, 2}, /* k5 s3 rows, stride-1 columns */
+      {8, 4, 10, 2, 2, 3, 3, 1, 1, 0, 0, 0, 0, 2, 1, 3},  /* kernel < stride: empty phases */
+      {8, 5, 12, 3, 3, 2, 2, 2, 2, 1, 2, 2, 1, 0, 1, 1},  /* dilation 2 */
+  };
+  const tconv_activation_kind acts[] = {TCONV_ACT_LINEAR, TCONV_ACT_RELU, TCONV_ACT_RELU6,
+                                        TCONV_ACT_SIGMOID};
+  for (size_t i = 0; i < sizeof s / sizeof s[0]; i++) {
+    kcase c = kcase_base();
+    c.n = s[i][0], c.ih = s[i][1], c.iw = s[i][2], c.kh = s[i][3], c.kw = s[i][4];
+    c.sh = s[i][5], c.sw = s[i][6], c.dh = s[i][7], c.dw = s[i][8], c.pt = s[i][9];
+    c.pb = s[i][10], c.pl = s[i][11], c.pr = s[i][12], c.ah = s[i][13], c.aw = s[i][14];
+    c.act = acts[s[i][15]];
+    for (int f = 0; f < 2; f++) {
+      c.fmt = f ? TCONV_CHANNELS_FIRST : TCONV_CHANNELS_LAST;
+      kcase_check(&c, 7100 + i, pools, np);
+    }
+  }
+  free_pools(pools, np);
+}
+
 /* Pixel lanes with one filter run several output rows of a phase per call (two with AVX2, four
  * with AVX-512 where three or more row taps are shared and the phase rows hold 32 pixels or
  * more); a row's sums must not depend on the rows it runs with (bands differ with the thread

@@ -231,6 +231,29 @@ void tconv_f32_prow2_ukernel__avx2_fma(size_t n, size_t kc, size_t ntaps, const 
   }
 }
 
+/* Batch lanes (one channel, one filter, 8 images in the lanes): one output row.  Output column
+ * o sums, over the row taps a < na and its column entries e in [cstart[o], cstart[o+1]),
+ * xrow[a][8 * xcol[e] + l] * wrow[a][e] — input pixels [col][8 images], so every tap is one
+ * aligned-size load with no transposes in the loop. */
+void tconv_f32_blane_row__avx2_fma(size_t ow, const size_t *cstart, const size_t *xcol,
+                                   size_t na, const float *const *xrow, const float *const *wrow,
+                                   float bias, float *out, const tconv_uk_params *params,
+                                   unsigned flags) {
+  const __m256 b = _mm256_set1_ps(bias);
+  const __m256 lo = _mm256_set1_ps(params->lo), hi = _mm256_set1_ps(params->hi);
+  for (size_t o = 0; o < ow; o++) {
+    __m256 acc = b;
+    const size_t e0 = cstart[o], e1 = cstart[o + 1];
+    for (size_t a = 0; a < na; a++) {
+      const float *xr = xrow[a], *wr = wrow[a];
+      for (size_t e = e0; e < e1; e++)
+        acc = _mm256_fmadd_ps(_mm256_loadu_ps(xr + 8 * xcol[e]), _mm256_broadcast_ss(wr + e), acc);
+    }
+    if (flags & TCONV_UK_CLAMP) acc = _mm256_min_ps(_mm256_max_ps(acc, lo), hi);
+    _mm256_storeu_ps(out + 8 * o, acc);
+  }
+}
+
 /* AVX2+FMA "channel-lanes" pixel kernel for few input channels and many filters (Cin 1..8):
  * one output pixel, every 16-filter panel of its group, over its valid-tap rectangle, with no
  * indirection list — the tap inputs and panels are arithmetic progressions (the e offsets of
