@@ -40,6 +40,49 @@ static inline size_t axis_step(const tconv_axis *ax, size_t p) {
   return ax->tstart[p + 1] - t0 > 1 ? ax->e[t0 + 1] - ax->e[t0] : 0;
 }
 
+/* The batch lanes' tables (see blane_item), built once per plan from the pixel-lanes weights;
+ * left NULL when the layer is not theirs (one channel, one filter, batch of 8k images of at
+ * most 65536 pixels) or the tables would be large. */
+static tconv_status blane_prepare(tconv_plan *p) {
+  const tconv_geometry *g = &p->g;
+  const tconv_axis *ah = &p->ax_h, *aw = &p->ax_w;
+  const size_t OW = g->out_w;
+  if (p->icg != 1 || p->ocg != 1 || g->groups != 1 || g->batch % 8 ||
+      g->in_h * g->in_w > 65536 || OW > 65536)
+    return TCONV_OK;
+  size_t nthmax = 1, ne = 0, nwt = 0;
+  for (size_t ph = 0; ph < ah->nphase; ph++)
+    if (ah->tstart[ph + 1] - ah->tstart[ph] > nthmax) nthmax = ah->tstart[ph + 1] - ah->tstart[ph];
+  for (size_t ox = 0; ox < OW; ox++) ne += aw->hi[ox] - aw->lo[ox];
+  if (ne > ((size_t)1 << 20) || tconv_mul_overflow(ah->nphase * nthmax, ne, &nwt) ||
+      nwt > ((size_t)1 << 20) || nthmax > g->in_h + 64)
+    return TCONV_OK;
+  p->bl_nthmax = nthmax;
+  p->bl_ne = ne;
+  p->bl_cstart = tconv_alloc((OW + 1) * sizeof(size_t));
+  p->bl_xcol = tconv_alloc((ne ? ne : 1) * sizeof(size_t));
+  p->bl_wt = tconv_alloc_zeroed((nwt ? nwt : 1) * sizeof(float));
+  RETURN_IF(p->bl_cstart == NULL || p->bl_xcol == NULL || p->bl_wt == NULL,
+            TCONV_OUT_OF_MEMORY, "plan: cannot allocate the batch-lanes tables");
+  size_t e = 0;
+  for (size_t ox = 0; ox < OW; ox++) {
+    const size_t pw = ox % aw->s, qw = (ox + aw->pb) / aw->s;
+    const size_t ntw = aw->tstart[pw + 1] - aw->tstart[pw];
+    const size_t *ew = aw->e + aw->tstart[pw];
+    p->bl_cstart[ox] = e;
+    for (size_t b = aw->lo[ox]; b < aw->hi[ox]; b++, e++) {
+      p->bl_xcol[e] = qw - ew[b];
+      for (size_t ph = 0; ph < ah->nphase; ph++) {
+        const float *w = p->rowpack + p->rowpack_off[ph * aw->nphase + pw];
+        for (size_t a = 0; a < ah->tstart[ph + 1] - ah->tstart[ph]; a++)
+          p->bl_wt[(ph * nthmax + a) * ne + e] = w[a * ntw + b];
+      }
+    }
+  }
+  p->bl_cstart[OW] = e;
+  return TCONV_OK;
+}
+
 tconv_status tconv_direct_prepare(tconv_plan *p) {
   const tconv_geometry *g = &p->g;
   const tconv_axis *ah = &p->ax_h, *aw = &p->ax_w;
@@ -109,7 +152,7 @@ tconv_status tconv_direct_prepare(tconv_plan *p) {
                 *dst++ = p->kernel[((ah->tap[a] * KW + aw->tap[b]) * ocg + r) * IC + grp * icg + c];
       }
   p->direct = TCONV_DIRECT_PROW;
-  return TCONV_OK;
+  return blane_prepare(p);
 }
 
 typedef struct direct_job {
@@ -128,11 +171,6 @@ typedef struct direct_job {
   size_t win_off;      /* prow: byte offset of the planar window in a thread's scratch */
   size_t rb_off;       /* prow: byte offset of the row buffers */
   tconv_cpix_ukernel_fn cpix; /* cpix: the AVX2 or the AVX-512 kernel */
-  /* batch lanes: per output column o its entries [cstart[o], cstart[o+1]) (input column
-   * xcol[e]); wt[(ph * nthmax + a) * ne + e] = the weight of row tap a of row phase ph there */
-  size_t *cstart, *xcol;
-  float *wt;
-  size_t nthmax, ne;
 } direct_job;
 
 #if defined(__x86_64__) /* the kernels below are x86 only; plan.c calls this only there */
@@ -445,7 +483,7 @@ static void blane_item(void *ctx, size_t item, size_t thread) {
   const tconv_axis *ah = &p->ax_h;
   const size_t IH = g->in_h, IW = g->in_w, OH = g->out_h, OW = g->out_w, n0 = item * 8;
   unsigned char *scr = (unsigned char *)j->scratch + thread * j->scratch_stride;
-  const float **xr = (const float **)scr, **wr = xr + j->nthmax;
+  const float **xr = (const float **)scr, **wr = xr + p->bl_nthmax;
   float *t = (float *)(scr + j->win_off), *ob = t + IH * IW * 8;
   for (size_t h = 0; h < IH; h++)
     tconv_f32_planar__avx2(8, IW, j->x + (n0 * IH + h) * IW, IH * IW, t + h * IW * 8, 8);
@@ -455,10 +493,10 @@ static void blane_item(void *ctx, size_t item, size_t thread) {
     const size_t *eh = ah->e + ah->tstart[ph];
     for (size_t a = lo; a < hi; a++) {
       xr[a - lo] = t + (qh - eh[a]) * IW * 8;
-      wr[a - lo] = j->wt + (ph * j->nthmax + a) * j->ne;
+      wr[a - lo] = p->bl_wt + (ph * p->bl_nthmax + a) * p->bl_ne;
     }
-    tconv_f32_blane_row__avx2_fma(OW, j->cstart, j->xcol, hi - lo, xr, wr, bias, ob, &j->params,
-                                  j->flags);
+    tconv_f32_blane_row__avx2_fma(OW, p->bl_cstart, p->bl_xcol, hi - lo, xr, wr, bias, ob,
+                                  &j->params, j->flags);
     float *yr = j->y + (n0 * OH + oh) * OW;
     tconv_f32_planar__avx2(OW, 8, ob, 8, yr, OH * OW);
     if (j->act_after)
@@ -466,62 +504,19 @@ static void blane_item(void *ctx, size_t item, size_t thread) {
   }
 }
 
-/* Builds the batch lanes' tables and runs them; *ran = false (nothing done) when the layer is
- * not theirs or its tables would be large (then pixel lanes run it). */
-static tconv_status blane_run(direct_job *j, tconv_threadpool *pool, bool *ran) {
+/* Batch lanes run: per-thread scratch [tap pointers | the item's input [h][w][8] | a row]. */
+static tconv_status blane_run(direct_job *j, tconv_threadpool *pool) {
   const tconv_plan *p = j->p;
   const tconv_geometry *g = &p->g;
-  const tconv_axis *ah = &p->ax_h, *aw = &p->ax_w;
-  const size_t IH = g->in_h, IW = g->in_w, OW = g->out_w;
-  *ran = false;
-  if (p->icg != 1 || p->ocg != 1 || g->groups != 1 || g->batch % 8 || IH * IW > 65536 ||
-      OW > 65536)
-    return TCONV_OK;
-  size_t nthmax = 0, ne = 0, nwt = 0;
-  for (size_t ph = 0; ph < ah->nphase; ph++)
-    if (ah->tstart[ph + 1] - ah->tstart[ph] > nthmax) nthmax = ah->tstart[ph + 1] - ah->tstart[ph];
-  for (size_t ox = 0; ox < OW; ox++) ne += aw->hi[ox] - aw->lo[ox];
-  if (ne > ((size_t)1 << 20) || tconv_mul_overflow(ah->nphase * nthmax, ne, &nwt) ||
-      nwt > ((size_t)1 << 20) || nthmax > IH + 64)
-    return TCONV_OK;
-  j->nthmax = nthmax ? nthmax : 1;
-  j->ne = ne;
-  j->cstart = tconv_alloc((OW + 1) * sizeof(size_t));
-  j->xcol = tconv_alloc((ne ? ne : 1) * sizeof(size_t));
-  j->wt = tconv_alloc_zeroed((nwt ? nwt : 1) * sizeof(float));
   const size_t threads = tconv_pool_threads(pool);
-  j->win_off = (2 * j->nthmax * sizeof(float *) + 63) & ~(size_t)63;
-  j->scratch_stride = (j->win_off + (IH * IW + OW) * 8 * sizeof(float) + 63) & ~(size_t)63;
+  j->win_off = (2 * p->bl_nthmax * sizeof(float *) + 63) & ~(size_t)63;
+  j->scratch_stride =
+      (j->win_off + (g->in_h * g->in_w + g->out_w) * 8 * sizeof(float) + 63) & ~(size_t)63;
   j->scratch = tconv_alloc(threads * j->scratch_stride);
-  tconv_status st = TCONV_OK;
-  if (j->cstart == NULL || j->xcol == NULL || j->wt == NULL || j->scratch == NULL) {
-    st = tconv_error(TCONV_OUT_OF_MEMORY, "forward: cannot allocate the batch-lanes tables");
-  } else {
-    size_t e = 0;
-    for (size_t ox = 0; ox < OW; ox++) {
-      const size_t pw = ox % aw->s, qw = (ox + aw->pb) / aw->s;
-      const size_t ntw = aw->tstart[pw + 1] - aw->tstart[pw];
-      const size_t *ew = aw->e + aw->tstart[pw];
-      j->cstart[ox] = e;
-      for (size_t b = aw->lo[ox]; b < aw->hi[ox]; b++, e++) {
-        j->xcol[e] = qw - ew[b];
-        for (size_t ph = 0; ph < ah->nphase; ph++) {
-          const float *w = p->rowpack + p->rowpack_off[ph * aw->nphase + pw];
-          for (size_t a = 0; a < ah->tstart[ph + 1] - ah->tstart[ph]; a++)
-            j->wt[(ph * j->nthmax + a) * ne + e] = w[a * ntw + b];
-        }
-      }
-    }
-    j->cstart[OW] = e;
-    tconv_parallel_for(pool, g->batch / 8, blane_item, j);
-    *ran = true;
-  }
-  tconv_dealloc(j->cstart);
-  tconv_dealloc(j->xcol);
-  tconv_dealloc(j->wt);
+  RETURN_IF(j->scratch == NULL, TCONV_OUT_OF_MEMORY, "forward: cannot allocate the batch lanes");
+  tconv_parallel_for(pool, g->batch / 8, blane_item, j);
   tconv_dealloc(j->scratch);
-  j->scratch = NULL;
-  return st;
+  return TCONV_OK;
 }
 
 tconv_status tconv_direct_run(const tconv_plan *p, const float *x, const float *bias,
@@ -550,9 +545,7 @@ tconv_status tconv_direct_run(const tconv_plan *p, const float *x, const float *
     tconv_parallel_for(pool, rows, cpix_item, &j);
     return TCONV_OK;
   }
-  bool ran = false;
-  tconv_status bst = blane_run(&j, pool, &ran);
-  if (bst != TCONV_OK || ran) return bst;
+  if (p->bl_wt != NULL) return blane_run(&j, pool);
   /* pixel lanes: bands of output rows whose input rows fit a ~192 KiB window per thread,
    * smaller bands when there are too few items to keep the threads busy */
   const tconv_axis *ah = &p->ax_h;

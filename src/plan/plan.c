@@ -169,6 +169,9 @@ void tconv_plan_destroy(tconv_plan *p) {
   tconv_dealloc(p->rowpack);
   tconv_dealloc(p->rowpack_off);
   tconv_dealloc(p->cpix_run);
+  tconv_dealloc(p->bl_cstart);
+  tconv_dealloc(p->bl_xcol);
+  tconv_dealloc(p->bl_wt);
   tconv_dealloc(p);
 }
 

@@ -40,6 +40,12 @@ struct tconv_plan {
   bool colmerge;
   bool cm_edges;           /* some windows reach past the output's left or right edge */
   size_t cm_s, cm_pb;      /* the real column stride and crop */
+  /* batch lanes (direct.c; one channel, one filter, batch of 8k): per output column o its
+   * entries [bl_cstart[o], bl_cstart[o+1]) reading input column bl_xcol[e], and
+   * bl_wt[(ph * bl_nthmax + a) * bl_ne + e] the weight of row tap a of row phase ph there */
+  size_t *bl_cstart, *bl_xcol;
+  float *bl_wt;
+  size_t bl_nthmax, bl_ne;
   size_t *cpix_run;        /* channel lanes: per column phase pw, [2pw, 2pw+1] = the pixels
                               [ja, jb) whose column taps are all valid (ja = jb: none) */
 };
