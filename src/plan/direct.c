@@ -54,8 +54,10 @@ static tconv_status blane_prepare(tconv_plan *p) {
   for (size_t ph = 0; ph < ah->nphase; ph++)
     if (ah->tstart[ph + 1] - ah->tstart[ph] > nthmax) nthmax = ah->tstart[ph + 1] - ah->tstart[ph];
   for (size_t ox = 0; ox < OW; ox++) ne += aw->hi[ox] - aw->lo[ox];
-  if (ne > ((size_t)1 << 20) || tconv_mul_overflow(ah->nphase * nthmax, ne, &nwt) ||
-      nwt > ((size_t)1 << 20) || nthmax > g->in_h + 64)
+  /* small kernels only: the tables stay within a few output rows (a wide kernel's would not
+   * follow the tensors' size) */
+  if (ne > 8 * OW || tconv_mul_overflow(ah->nphase * nthmax, ne, &nwt) || nwt > 64 * OW ||
+      nthmax > 64)
     return TCONV_OK;
   p->bl_nthmax = nthmax;
   p->bl_ne = ne;
