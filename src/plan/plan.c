@@ -105,36 +105,12 @@ static tconv_status axis_build(tconv_axis *ax, size_t I, size_t O, size_t k, siz
 
 /* The window axis of colmerge: window q owns the outputs q*s - pb + r, r < s (o + pb = q*s + r),
  * which tap t = e*s + r reaches from input q - e; windows q0 = pb / s .. (O - 1 + pb) / s, taps
- * e < T valid while 0 <= q - e < I.  Stored as a one-phase, stride-1 axis whose "outputs" are the
- * windows, so the GEMM code walks it like any other axis (pb = q0 makes its first input q0). */
+ * e < T valid while 0 <= q - e < I.  That is the axis of a stride-1 kernel of T taps whose
+ * "outputs" are the windows, cropped by q0, so the GEMM code walks it like any other axis. */
 static tconv_status axis_build_windows(tconv_axis *ax, size_t I, size_t O, size_t T, size_t s,
                                        size_t pb) {
-  memset(ax, 0, sizeof *ax);
   const size_t q0 = pb / s, nq = (O - 1 + pb) / s - q0 + 1; /* O >= 1: checked by the caller */
-  ax->s = 1;
-  ax->pb = q0;
-  ax->in = I;
-  ax->out = nq;
-  ax->nphase = 1;
-  ax->tstart = tconv_alloc(2 * sizeof(size_t));
-  ax->tap = tconv_alloc(T * sizeof(size_t));
-  ax->e = tconv_alloc(T * sizeof(size_t));
-  ax->lo = tconv_alloc(nq * sizeof(size_t));
-  ax->hi = tconv_alloc(nq * sizeof(size_t));
-  if (!ax->tstart || !ax->tap || !ax->e || !ax->lo || !ax->hi) {
-    axis_free(ax);
-    return tconv_error(TCONV_OUT_OF_MEMORY, "plan: cannot allocate the window tables");
-  }
-  ax->tstart[0] = 0;
-  ax->tstart[1] = T;
-  for (size_t e = 0; e < T; e++) ax->tap[e] = ax->e[e] = e;
-  for (size_t j = 0; j < nq; j++) {
-    const size_t q = q0 + j, hi = q + 1 < T ? q + 1 : T;
-    const size_t lo = q >= I ? q - I + 1 : 0;
-    ax->lo[j] = lo < hi ? lo : hi;
-    ax->hi[j] = hi;
-  }
-  return TCONV_OK;
+  return axis_build(ax, I, nq, T, 1, 1, q0);
 }
 
 /* Merge the column phases into the filters?  A phase GEMM has ocg filters and K = taps x icg;
