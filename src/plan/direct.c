@@ -260,7 +260,8 @@ static void prow_row(const direct_job *j, size_t n, size_t oh, const float *win,
  * none) in one pass of the one-filter pair kernel (AVX2; prow_rows runs four with AVX-512).
  * The rows' taps are merged by input row, highest first, which keeps each row's own taps in
  * order: a row's result does not depend on its partner (or on having one), so the pairing may
- * follow the bands. */
+ * follow the bands.  Kept apart from prow_rows, which does the same for any row count: its
+ * general merge measured 17% slower on 63x28x28 1->1 rows and 3% on 64->1 k5 s2. */
 static void prow_pair(const direct_job *j, size_t n, size_t oh, size_t oh2, const float *win,
                       size_t ih_base, const prow_scratch *sc) {
   const tconv_plan *p = j->p;

@@ -143,6 +143,20 @@ static void free_pools(tconv_threadpool **pools, size_t n) {
   for (size_t i = 0; i < n; i++) tconv_threadpool_destroy(pools[i]);
 }
 
+/* The activation column of the case tables below: linear, relu, relu6 (clamped in the kernels),
+ * sigmoid (applied after them). */
+static const tconv_activation_kind CASE_ACTS[] = {TCONV_ACT_LINEAR, TCONV_ACT_RELU,
+                                                  TCONV_ACT_RELU6, TCONV_ACT_SIGMOID};
+
+/* One case in NHWC, then the same in NCHW. */
+static void kcase_check_both_layouts(kcase *c, unsigned long long seed, tconv_threadpool **pools,
+                                     size_t npools) {
+  for (int f = 0; f < 2; f++) {
+    c->fmt = f ? TCONV_CHANNELS_FIRST : TCONV_CHANNELS_LAST;
+    kcase_check(c, seed, pools, npools);
+  }
+}
+
 /* m = 1..6 rows (batch of 1x1 images) x n = 1..33 filters x prime channel counts. */
 TEST(kernels_tile_edges) {
   tconv_threadpool *pools[3];
@@ -315,18 +329,13 @@ TEST(kernels_batch_lanes) {
       {8, 4, 10, 2, 2, 3, 3, 1, 1, 0, 0, 0, 0, 2, 1, 3},  /* kernel < stride: empty phases */
       {8, 5, 12, 3, 3, 2, 2, 2, 2, 1, 2, 2, 1, 0, 1, 1},  /* dilation 2 */
   };
-  const tconv_activation_kind acts[] = {TCONV_ACT_LINEAR, TCONV_ACT_RELU, TCONV_ACT_RELU6,
-                                        TCONV_ACT_SIGMOID};
   for (size_t i = 0; i < sizeof s / sizeof s[0]; i++) {
     kcase c = kcase_base();
     c.n = s[i][0], c.ih = s[i][1], c.iw = s[i][2], c.kh = s[i][3], c.kw = s[i][4];
     c.sh = s[i][5], c.sw = s[i][6], c.dh = s[i][7], c.dw = s[i][8], c.pt = s[i][9];
     c.pb = s[i][10], c.pl = s[i][11], c.pr = s[i][12], c.ah = s[i][13], c.aw = s[i][14];
-    c.act = acts[s[i][15]];
-    for (int f = 0; f < 2; f++) {
-      c.fmt = f ? TCONV_CHANNELS_FIRST : TCONV_CHANNELS_LAST;
-      kcase_check(&c, 7100 + i, pools, np);
-    }
+    c.act = CASE_ACTS[s[i][15]];
+    kcase_check_both_layouts(&c, 7100 + i, pools, np);
   }
   free_pools(pools, np);
 }
@@ -349,14 +358,12 @@ TEST(kernels_pixel_lanes_row_groups) {
       {1, 8, 34, 2, 1, 6, 2, 2, 2, 3, 2},  /* dilated rows */
       {12, 5, 32, 6, 2, 9, 3, 1, 4, 4, 3}, /* two groups of one filter */
   };
-  const tconv_activation_kind acts[] = {TCONV_ACT_LINEAR, TCONV_ACT_RELU, TCONV_ACT_RELU6,
-                                        TCONV_ACT_SIGMOID};
   for (size_t i = 0; i < sizeof s / sizeof s[0]; i++) {
     kcase c = kcase_base();
     c.n = s[i][0], c.ih = s[i][1], c.iw = s[i][2], c.ic = s[i][3], c.groups = s[i][4];
     c.oc = c.groups;
     c.kh = s[i][5], c.sh = s[i][6], c.dh = s[i][7], c.pt = s[i][8], c.pb = s[i][9];
-    c.act = acts[s[i][10]];
+    c.act = CASE_ACTS[s[i][10]];
     c.kw = 3, c.sw = 1, c.pl = c.pr = 1; /* phase rows as wide as the input */
     kcase_check(&c, 6100 + i, pools, np);
   }
@@ -381,13 +388,11 @@ TEST(kernels_column_phases_merged) {
       {1, 3, 11, 47, 5, 1, 1, 2, 5, 1, 6, 0, 3},   /* 25 taps: tap chunks */
       {2, 1, 12, 63, 1, 1, 1, 5, 1, 7, 1, 2, 0},   /* 315 lanes, crop past a whole window */
   };
-  const tconv_activation_kind acts[] = {TCONV_ACT_LINEAR, TCONV_ACT_RELU, TCONV_ACT_RELU6,
-                                        TCONV_ACT_SIGMOID};
   for (size_t i = 0; i < sizeof s / sizeof s[0]; i++) {
     kcase c = kcase_base();
     c.n = s[i][0], c.ih = s[i][1], c.ic = s[i][2], c.oc = s[i][3], c.kh = s[i][4];
     c.sh = s[i][5], c.dh = s[i][6], c.sw = s[i][7], c.kw = s[i][7] * s[i][8];
-    c.pl = s[i][9], c.pr = s[i][10], c.aw = s[i][11], c.act = acts[s[i][12]];
+    c.pl = s[i][9], c.pr = s[i][10], c.aw = s[i][11], c.act = CASE_ACTS[s[i][12]];
     c.pt = c.kh / 2;
     c.iw = 42; /* wide enough that the edge windows add under 5% */
     tconv_geometry g;
@@ -398,10 +403,7 @@ TEST(kernels_column_phases_merged) {
     CHECK_MSG(plan && plan->colmerge, "case %zu: not the merged route", i);
     tconv_plan_destroy(plan);
     free(k);
-    for (int f = 0; f < 2; f++) {
-      c.fmt = f ? TCONV_CHANNELS_FIRST : TCONV_CHANNELS_LAST;
-      kcase_check(&c, 5150 + i, pools, np);
-    }
+    kcase_check_both_layouts(&c, 5150 + i, pools, np);
   }
   free_pools(pools, np);
 }
