@@ -12,6 +12,9 @@
  *   - c: mr row pointers; only columns n < nr are read or written.
  *   - init: with TCONV_UK_ACCUMULATE the current C is loaded; otherwise bias[n] (bias may be
  *     NULL: zeros).  With TCONV_UK_CLAMP the result is clamped to [lo, hi] before the store.
+ *   - TCONV_UK_STREAM (AVX-512 GEMM kernel; others ignore it): full 16-lane panels are stored
+ *     with non-temporal stores.  The caller passes it only with 64-byte-aligned rows and
+ *     panels and issues the store fence before the results are read elsewhere.
  *   - Summation order per element: s ascending, then k ascending, one rounding per multiply-add
  *     chain step; no over-reads and no writes outside the tile.
  */
@@ -23,7 +26,7 @@
 #define TCONV_GEMM_MR 6
 #define TCONV_GEMM_NR 16
 
-enum { TCONV_UK_ACCUMULATE = 1u, TCONV_UK_CLAMP = 2u };
+enum { TCONV_UK_ACCUMULATE = 1u, TCONV_UK_CLAMP = 2u, TCONV_UK_STREAM = 4u };
 
 typedef struct tconv_uk_params {
   float lo, hi; /* clamp bounds when TCONV_UK_CLAMP */

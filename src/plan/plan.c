@@ -30,6 +30,9 @@
 
 #include <math.h>
 #include <string.h>
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 
 #include "core/internal.h"
 #include "core/threadpool.h"
@@ -310,6 +313,7 @@ typedef struct gemm_job {
   tconv_uk_params params;
   unsigned last_flags;  /* CLAMP for relu / relu6 */
   bool act_after;       /* other activations: applied per finished tile */
+  unsigned stream;      /* TCONV_UK_STREAM on the final stores, or 0 (see stream_fits) */
   size_t tiles_per_block, tap_chunk, ic_chunk;
   size_t *item_start; /* per (group, phase): first item; length groups*phases + 1 */
   size_t nslots;
@@ -463,7 +467,8 @@ static void gemm_item(void *ctx, size_t item, size_t thread) {
         const size_t width = job->np * nrp; /* filters per call */
         const size_t nr = p->gn - jt * nrp < width ? p->gn - jt * nrp : width;
         const float *bias = job->bias ? job->bias + grp * p->gn + jt * nrp : NULL;
-        unsigned flags = (first ? 0u : TCONV_UK_ACCUMULATE) | (last ? job->last_flags : 0u);
+        unsigned flags = (first ? 0u : TCONV_UK_ACCUMULATE) |
+                         (last ? job->last_flags | job->stream : 0u);
         for (size_t t = 0; t < ntile_m; t++) {
           tile_info *ti = (tile_info *)(scr + t * job->scratch_stride);
           const float **a = (const float **)(ti + 1);
@@ -486,6 +491,53 @@ static void gemm_item(void *ctx, size_t item, size_t thread) {
               memcpy(ti->edst[m], ti->c[m] + ti->eoff[m], ti->elen[m] * sizeof(float));
         }
     }
+#if defined(__x86_64__)
+  if (job->stream) _mm_sfence(); /* the streamed lines are visible before the item ends */
+#endif
+}
+
+
+/* The K chunks of the GEMM path: ic_chunk channels x tap_chunk taps per micro-kernel call, so
+ * one call's panel stays within CHUNK_FLOATS floats (the dot kernel takes whole channel rows). */
+static void gemm_chunks(const tconv_plan *p, size_t *ic_chunk, size_t *tap_chunk) {
+  const size_t icg = p->icg;
+  const size_t cf = CHUNK_FLOATS; /* per panel; 1024..16384 measured flat with AVX-512 */
+  size_t ic = icg == 0 ? 1 : icg * NR <= cf ? icg : cf / NR;
+  size_t tc = icg * NR <= cf ? cf / (icg * NR + (icg == 0)) : 1;
+  if (p->dot) { /* the dot kernel's weight rows are kc long: no channel chunks */
+    ic = icg;
+    tc = 64;
+  }
+  if (tc > 64) tc = 64; /* wptr[] bound */
+  if (tc < 1) tc = 1;
+  *ic_chunk = ic;
+  *tap_chunk = tc;
+}
+
+/* Stream the output past the caches (non-temporal stores on the AVX-512 route)?  When a layer
+ * writes much more than it computes per output (k2 s2 'valid' 128->64 at 128x128: 16 MiB
+ * written, 128 multiply-adds per float), every tile's stores miss and each line is first read
+ * for ownership; streamed, the lines are only written (k: 6% faster at 1 and 2 threads).  Only
+ * where it cannot cost: outputs of >= 8 MiB (well past the L2 caches), at most 512
+ * multiply-adds per output (e, h: 768 and more, measured 2% slower streamed), the whole K in
+ * one chunk (no partial sums read back), no colmerge edge rows, and whole 64-byte lines only
+ * (the output and every pixel's filters 64-byte aligned: a partial line streamed costs far
+ * more than the read it saves).  Not for the direct row paths' layers (their own kernels); the
+ * caller also needs no activation applied after the store. */
+bool tconv_plan_streams(const tconv_plan *p, const float *y) {
+  const tconv_geometry *g = &p->g;
+  size_t ic_chunk, tap_chunk, ntaps_max = 0;
+  gemm_chunks(p, &ic_chunk, &tap_chunk);
+  for (size_t ph = 0; ph < p->ax_h.nphase; ph++)
+    for (size_t pw = 0; pw < p->ax_w.nphase; pw++) {
+      const size_t taps = (p->ax_h.tstart[ph + 1] - p->ax_h.tstart[ph]) *
+                          (p->ax_w.tstart[pw + 1] - p->ax_w.tstart[pw]);
+      if (taps > ntaps_max) ntaps_max = taps;
+    }
+  const size_t out_bytes = g->batch * g->out_h * g->out_w * g->out_c * sizeof(float);
+  return p->direct == TCONV_DIRECT_NONE && !p->colmerge && !p->dot && ((uintptr_t)y & 63) == 0 && g->out_c % 16 == 0 &&
+         p->ocg % 16 == 0 && out_bytes >= ((size_t)8 << 20) && ic_chunk >= p->icg &&
+         tap_chunk >= ntaps_max && ntaps_max * p->icg <= 512;
 }
 
 /* NHWC core of the GEMM path. */
@@ -516,15 +568,7 @@ static tconv_status gemm_run(const tconv_plan *p, const float *x, const float *b
     job.act_after = true;
   }
   const size_t icg = p->icg;
-  const size_t cf = CHUNK_FLOATS; /* per panel; 1024..16384 measured flat with AVX-512 */
-  job.ic_chunk = icg == 0 ? 1 : icg * NR <= cf ? icg : cf / NR;
-  job.tap_chunk = icg * NR <= cf ? cf / (icg * NR + (icg == 0)) : 1;
-  if (p->dot) { /* the dot kernel's weight rows are kc long: no channel chunks */
-    job.ic_chunk = icg;
-    job.tap_chunk = 64;
-  }
-  if (job.tap_chunk > 64) job.tap_chunk = 64; /* wptr[] bound */
-  if (job.tap_chunk < 1) job.tap_chunk = 1;
+  gemm_chunks(p, &job.ic_chunk, &job.tap_chunk);
   const size_t threads = tconv_pool_threads(pool);
   const tconv_axis *ah = &p->ax_h, *aw = &p->ax_w;
   const size_t nph = ah->nphase * aw->nphase;
@@ -580,6 +624,7 @@ static tconv_status gemm_run(const tconv_plan *p, const float *x, const float *b
       job.interleaved = false;
   }
   if (wtotal > ((size_t)4 << 20) / sizeof(float)) job.interleaved = false;
+  job.stream = job.uk64 != NULL && !job.act_after && tconv_plan_streams(p, y) ? TCONV_UK_STREAM : 0;
   tconv_parallel_for(pool, items, gemm_item, &job);
   tconv_dealloc(job.item_start);
   tconv_dealloc(job.scratch);

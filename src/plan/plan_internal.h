@@ -55,6 +55,9 @@ enum { TCONV_DIRECT_NONE = 0, TCONV_DIRECT_PROW = 1, TCONV_DIRECT_CPIX = 2 };
 tconv_status tconv_plan_run_nhwc(const tconv_plan *p, const float *x, const float *bias,
                                  const tconv_activation *act, float *y, tconv_threadpool *pool,
                                  tconv_path path);
+/* Does the GEMM path stream this output past the caches (plan.c says when)?  The AVX-512
+ * route only, and not with an activation applied after the store; the tests check the route. */
+bool tconv_plan_streams(const tconv_plan *p, const float *y);
 /* direct.c: chooses and prepares a direct row path (sets p->direct); run on the AVX2 route. */
 tconv_status tconv_direct_prepare(tconv_plan *p);
 tconv_status tconv_direct_run(const tconv_plan *p, const float *x, const float *bias,

@@ -68,7 +68,9 @@ static void kcase_check(const kcase *c, unsigned long long seed, tconv_threadpoo
   float *ax = malloc((xn + 1) * sizeof(float)), *ak = malloc((kn + 1) * sizeof(float));
   float *ab = malloc(g.out_c * sizeof(float));
   float *ref = malloc(yn * sizeof(float)), *mag = malloc(yn * sizeof(float));
-  float *y = malloc(yn * sizeof(float)), *y0 = malloc(yn * sizeof(float));
+  /* the output starts on a cache line, as tconv_tensor_alloc's do (large ones stream) */
+  float *y = aligned_alloc(64, (yn * sizeof(float) + 63) & ~(size_t)63);
+  float *y0 = malloc(yn * sizeof(float));
   float *yavx2 = malloc(yn * sizeof(float)); /* the avx2 path's result, for the avx512 path */
   int have_avx2 = 0;
   fill(x, xn, &rng);
@@ -404,6 +406,40 @@ TEST(kernels_column_phases_merged) {
     tconv_plan_destroy(plan);
     free(k);
     kcase_check_both_layouts(&c, 5150 + i, pools, np);
+  }
+  free_pools(pools, np);
+}
+
+/* Large outputs written by little work per float stream past the caches on the AVX-512 route
+ * (non-temporal stores, whole lines only): k2 s2 'valid', k3 and k5 s2 'same' crops at 8-16 MiB
+ * of output, fused clamps, partial tiles, NCHW (through its workspace).  kcase_check compares
+ * the streamed AVX-512 result with the AVX2 route's bitwise; the route itself is checked
+ * first, and a misaligned output must not stream. */
+TEST(kernels_streamed_output) {
+  tconv_threadpool *pools[3];
+  size_t np = make_pools(pools);
+  /* ih ic oc k pad_top/left pad_bottom/right act */
+  const size_t s[][7] = {{128, 12, 64, 2, 0, 0, 0}, {128, 16, 32, 3, 0, 1, 2},
+                         {112, 24, 48, 5, 1, 2, 1}};
+  for (size_t i = 0; i < sizeof s / sizeof s[0]; i++) {
+    kcase c = kcase_base();
+    c.ih = c.iw = s[i][0], c.ic = s[i][1], c.oc = s[i][2], c.kh = c.kw = s[i][3];
+    c.sh = c.sw = 2, c.pt = c.pl = s[i][4], c.pb = c.pr = s[i][5], c.act = CASE_ACTS[s[i][6]];
+    tconv_geometry g;
+    CHECK(kcase_geometry(&c, &g));
+    const size_t yn = g.batch * g.out_h * g.out_w * g.out_c;
+    float *k = calloc(g.kernel_h * g.kernel_w * g.in_c * g.out_c, sizeof(float));
+    float *y = aligned_alloc(64, (yn * sizeof(float) + 127) & ~(size_t)63);
+    tconv_plan *plan = NULL;
+    CHECK_OK(tconv_plan_create(&g, k, &plan));
+    CHECK_MSG(plan && y && tconv_plan_streams(plan, y), "case %zu: not streamed", i);
+    CHECK_MSG(plan && y && !tconv_plan_streams(plan, y + 1), "case %zu: misaligned streamed", i);
+    tconv_plan_destroy(plan);
+    free(k), free(y);
+    if (i == 0)
+      kcase_check_both_layouts(&c, 6200 + i, pools, np);
+    else
+      kcase_check(&c, 6200 + i, pools, np);
   }
   free_pools(pools, np);
 }

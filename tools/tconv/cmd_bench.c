@@ -148,17 +148,33 @@ static tconv_status run_pass(int pass, const pass_args *a) {
   return tconv_backward(a->g, a->x, NULL, a->dy, NULL, a->dk, NULL, a->pool);
 }
 
+/* v[0] * ... * v[n-1] <= limit, without overflowing (the factors are >= 1) */
+static int product_at_most(const size_t *v, size_t n, size_t limit) {
+  size_t p = 1;
+  for (size_t i = 0; i < n; i++) {
+    if (v[i] > limit / p) return 0;
+    p *= v[i];
+  }
+  return 1;
+}
+
+/* Tensors start on a cache line, as the peers' do (oneDNN's and PyTorch's allocators, and
+ * TensorFlow's, align to 64 bytes) and as tconv_tensor_alloc's do. */
+static float *bench_alloc(size_t n) {
+  return aligned_alloc(64, (n * sizeof(float) + 63) & ~(size_t)63);
+}
+
 static int bench_one(const bench_shape *s, tconv_data_format fmt, size_t threads, double budget,
                      int csv, int pass) {
   tconv_geometry g;
   shape_geometry(s, fmt, &g);
   size_t xn = g.batch * g.in_h * g.in_w * g.in_c, yn = g.batch * g.out_h * g.out_w * g.out_c;
   size_t kn = g.kernel_h * g.kernel_w * g.out_c * g.in_c;
-  float *x = malloc(xn * sizeof(float)), *y = malloc(yn * sizeof(float));
-  float *k = malloc(kn * sizeof(float)), *b = malloc(g.out_c * sizeof(float));
-  float *dy = pass != PASS_FWD ? malloc(yn * sizeof(float)) : NULL;
-  float *dx = pass == PASS_BWD_D ? malloc(xn * sizeof(float)) : NULL;
-  float *dk = pass == PASS_BWD_W ? malloc(kn * sizeof(float)) : NULL;
+  float *x = bench_alloc(xn), *y = bench_alloc(yn);
+  float *k = bench_alloc(kn), *b = bench_alloc(g.out_c);
+  float *dy = pass != PASS_FWD ? bench_alloc(yn) : NULL;
+  float *dx = pass == PASS_BWD_D ? bench_alloc(xn) : NULL;
+  float *dk = pass == PASS_BWD_W ? bench_alloc(kn) : NULL;
   tconv_threadpool *pool = NULL;
   tconv_plan *plan = NULL;
   int rc = 0;
@@ -268,9 +284,10 @@ int cmd_bench(int argc, char **argv) {
     if (sscanf(line, "%7s %31s %zu %zu %zu %zu %zu %zu %zu %15s", s.id, s.name, &s.N, &s.H, &s.W,
                &s.Cin, &s.Cout, &s.K, &s.S, pad) != 10)
       continue;
+    const size_t in_dims[] = {s.N, s.H, s.W, s.Cin}, out_dims[] = {s.N, s.H, s.W, s.S, s.S, s.Cout};
     if (s.N < 1 || s.H < 1 || s.W < 1 || s.Cin < 1 || s.Cout < 1 || s.K < 1 || s.S < 1 ||
-        s.N * s.H * s.W * s.Cin > ((size_t)1 << 30) || s.K > 64 || s.S > 64 || s.Cout > 65536 ||
-        s.N * s.H * s.W * s.S * s.S * s.Cout > ((size_t)1 << 30)) {
+        s.K > 64 || s.S > 64 || s.Cout > 65536 || !product_at_most(in_dims, 4, (size_t)1 << 30) ||
+        !product_at_most(out_dims, 6, (size_t)1 << 30)) {
       fclose(f);
       return cli_fail("bench: %s: shape %s out of the benchmark's range", shapes, s.id);
     }

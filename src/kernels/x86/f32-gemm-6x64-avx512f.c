@@ -90,7 +90,9 @@ INLINE void gemm_np(const size_t NP, const bool HALF, size_t mr, size_t nr, size
     if (m >= mr) break;
 #pragma GCC unroll 4
     for (size_t q = 0; q < NF; q++) {
-      if (q + 1 < NP || mlast == 0xFFFFu) /* a masked store costs more even with every lane */
+      if ((flags & TCONV_UK_STREAM) && (q + 1 < NP || mlast == 0xFFFFu))
+        _mm512_stream_ps(c[m] + 16 * q, acc[m][q]);
+      else if (q + 1 < NP || mlast == 0xFFFFu) /* a masked store costs more even with every lane */
         _mm512_storeu_ps(c[m] + 16 * q, acc[m][q]);
       else
         _mm512_mask_storeu_ps(c[m] + 16 * q, mlast, acc[m][q]);
