@@ -100,34 +100,23 @@ void tconv_f32_prow4_ukernel__avx512f(size_t n, size_t kc, size_t ntaps, const f
                                       size_t xs, const float *const *w, const float *bias,
                                       float *const *out, const tconv_uk_params *params,
                                       unsigned flags);
-/* Channel lanes, the pixels jj < npix of one phase row, each over its valid taps (a < na rows,
- * b in [lo[jj*ls], hi[jj*ls]) columns out of the phase's nb, all nb for jj in [ja, jb);
- * na = 0: bias only):
- *   y[jj*ys + j] = init[j] + sum over a, b, k < kc of x[x0 + jj*xj - a*xa - b*xb + k] * W[a][b][k][j]
+/* Channel lanes, the pixels jj < npix of nrows phase rows r (rows sharing their valid row
+ * taps), each pixel over its valid taps (a < na rows, b in [lo[jj*ls], hi[jj*ls]) columns out
+ * of the phase's nb, all nb for jj in [ja, jb); na = 0: bias only):
+ *   y[r*yr + jj*ys + j] = init[j] + sum over a, b, k < kc of
+ *                         x[x0 + r*xr + jj*xj - a*xa - b*xb + k] * W[a][b][k][j]
  *   with W[a][b] = w + (j/16)*wpanel + a*wa + b*wb, 16 filters per k (the GEMM panels).
  *   Only valid taps' inputs are read, so x itself may point outside the input. */
-void tconv_f32_cpix_ukernel__avx2_fma(size_t npix, size_t nc, size_t kc, size_t na, size_t nb,
-                                      size_t ja, size_t jb, const size_t *lo, const size_t *hi,
-                                      size_t ls,
-                                      const float *x, ptrdiff_t x0, ptrdiff_t xj, ptrdiff_t xa,
-                                      ptrdiff_t xb,
-                                      const float *w, size_t wa, size_t wb, size_t wpanel,
-                                      const float *bias, float *y, size_t ys,
-                                      const tconv_uk_params *params, unsigned flags);
-
+#define TCONV_CPIX_ARGS                                                                            \
+  size_t npix, size_t nrows, size_t nc, size_t kc, size_t na, size_t nb, size_t ja, size_t jb,    \
+      const size_t *lo, const size_t *hi, size_t ls, const float *x, ptrdiff_t x0, ptrdiff_t xj,   \
+      ptrdiff_t xr, ptrdiff_t xa, ptrdiff_t xb, const float *w, size_t wa, size_t wb,             \
+      size_t wpanel, const float *bias, float *y, size_t ys, size_t yr,                            \
+      const tconv_uk_params *params, unsigned flags
+void tconv_f32_cpix_ukernel__avx2_fma(TCONV_CPIX_ARGS);
 /* The same with one zmm per 16-filter panel (AVX-512F; bitwise equal to the AVX2 kernel). */
-void tconv_f32_cpix_ukernel__avx512f(size_t npix, size_t nc, size_t kc, size_t na, size_t nb,
-                                     size_t ja, size_t jb, const size_t *lo, const size_t *hi,
-                                     size_t ls, const float *x, ptrdiff_t x0, ptrdiff_t xj,
-                                     ptrdiff_t xa, ptrdiff_t xb, const float *w, size_t wa,
-                                     size_t wb, size_t wpanel, const float *bias, float *y,
-                                     size_t ys, const tconv_uk_params *params, unsigned flags);
-typedef void (*tconv_cpix_ukernel_fn)(size_t npix, size_t nc, size_t kc, size_t na, size_t nb,
-                                      size_t ja, size_t jb, const size_t *lo, const size_t *hi,
-                                      size_t ls, const float *x, ptrdiff_t x0, ptrdiff_t xj,
-                                      ptrdiff_t xa, ptrdiff_t xb, const float *w, size_t wa,
-                                      size_t wb, size_t wpanel, const float *bias, float *y,
-                                      size_t ys, const tconv_uk_params *params, unsigned flags);
+void tconv_f32_cpix_ukernel__avx512f(TCONV_CPIX_ARGS);
+typedef void (*tconv_cpix_ukernel_fn)(TCONV_CPIX_ARGS);
 
 /* Batch lanes (one channel, one filter, 8 images per vector), one output row:
  *   out[8*o + l] = bias + sum over a < na, e in [cstart[o], cstart[o+1]) of

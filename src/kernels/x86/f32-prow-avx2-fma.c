@@ -289,10 +289,10 @@ INLINE void cpix_store(const size_t NP, size_t nr, size_t nc, __m256 *acc, float
  * constants too, so the per-pixel loop carries no tests.  With few enough weights they stay
  * in registers across the pixels. */
 INLINE void cpix_interior(const size_t NP, const size_t U, const bool CLAMP, const bool FULL,
-                          size_t u, size_t nr, size_t nc, size_t ja, size_t jb, const float *x,
-                          ptrdiff_t xj, const ptrdiff_t *voff, const float *const *vw,
-                          size_t wpanel, const __m256 *init, float *y, size_t ys,
-                          const tconv_uk_params *params) {
+                          size_t u, size_t nr, size_t nc, size_t ja, size_t jb, size_t nrows,
+                          const float *x, ptrdiff_t xj, ptrdiff_t xr, const ptrdiff_t *voff,
+                          const float *const *vw, size_t wpanel, const __m256 *init, float *y,
+                          size_t ys, size_t yr, const tconv_uk_params *params) {
   const size_t n_u = U ? U : u;
   const __m256 lo_v = _mm256_set1_ps(params->lo), hi_v = _mm256_set1_ps(params->hi);
   const bool WREG = U != 0 && U * 2 * NP <= 8;
@@ -306,43 +306,46 @@ INLINE void cpix_interior(const size_t NP, const size_t U, const bool CLAMP, con
         wr[(v * NP + q) * 2 + 1] = _mm256_loadu_ps(vw[v] + q * wpanel + 8);
       }
   }
-  const float *xp = x + (ptrdiff_t)ja * xj;
-  float *yp = y + ja * ys;
-  for (size_t jj = ja; jj < jb; jj++, xp += xj, yp += ys) {
-    __m256 acc[8];
+  for (size_t r = 0; r < nrows; r++) {
+    const float *xp = x + (ptrdiff_t)r * xr + (ptrdiff_t)ja * xj;
+    float *yp = y + r * yr + ja * ys;
+    for (size_t jj = ja; jj < jb; jj++, xp += xj, yp += ys) {
+      __m256 acc[8];
 #pragma GCC unroll 8
-    for (size_t q = 0; q < 2 * NP; q++) acc[q] = init[q];
+      for (size_t q = 0; q < 2 * NP; q++) acc[q] = init[q];
 #pragma GCC unroll 16
-    for (size_t v = 0; v < n_u; v++) {
-      const __m256 xv = _mm256_broadcast_ss(xp + voff[v]);
+      for (size_t v = 0; v < n_u; v++) {
+        const __m256 xv = _mm256_broadcast_ss(xp + voff[v]);
 #pragma GCC unroll 4
-      for (size_t q = 0; q < NP; q++) {
-        const __m256 w0 = WREG ? wr[(v * NP + q) * 2] : _mm256_loadu_ps(vw[v] + q * wpanel);
-        const __m256 w1 = WREG ? wr[(v * NP + q) * 2 + 1] : _mm256_loadu_ps(vw[v] + q * wpanel + 8);
-        acc[2 * q] = _mm256_fmadd_ps(xv, w0, acc[2 * q]);
-        acc[2 * q + 1] = _mm256_fmadd_ps(xv, w1, acc[2 * q + 1]);
+        for (size_t q = 0; q < NP; q++) {
+          const __m256 w0 = WREG ? wr[(v * NP + q) * 2] : _mm256_loadu_ps(vw[v] + q * wpanel);
+          const __m256 w1 = WREG ? wr[(v * NP + q) * 2 + 1] : _mm256_loadu_ps(vw[v] + q * wpanel + 8);
+          acc[2 * q] = _mm256_fmadd_ps(xv, w0, acc[2 * q]);
+          acc[2 * q + 1] = _mm256_fmadd_ps(xv, w1, acc[2 * q + 1]);
+        }
       }
-    }
-    if (CLAMP) {
+      if (CLAMP) {
 #pragma GCC unroll 8
-      for (size_t q = 0; q < 2 * NP; q++) acc[q] = _mm256_min_ps(_mm256_max_ps(acc[q], lo_v), hi_v);
-    }
-    if (FULL) {
+        for (size_t q = 0; q < 2 * NP; q++) acc[q] = _mm256_min_ps(_mm256_max_ps(acc[q], lo_v), hi_v);
+      }
+      if (FULL) {
 #pragma GCC unroll 8
-      for (size_t q = 0; q < 2 * NP; q++) _mm256_storeu_ps(yp + 8 * q, acc[q]);
-    } else {
-      cpix_store(NP, nr, nc, acc, yp, params, 0);
+        for (size_t q = 0; q < 2 * NP; q++) _mm256_storeu_ps(yp + 8 * q, acc[q]);
+      } else {
+        cpix_store(NP, nr, nc, acc, yp, params, 0);
+      }
     }
   }
 }
 
 /* NP panels (16*NP filters, NP constant after inlining), pixels jj < npix of one phase row;
  * nr filters valid in the last panel. */
-INLINE void cpix_block(const size_t NP, size_t nr, size_t npix, size_t kc, size_t na, size_t nb,
-                       size_t ja, size_t jb, const size_t *lo, const size_t *hi, size_t ls,
-                       const float *x, ptrdiff_t x0, ptrdiff_t xj, ptrdiff_t xa, ptrdiff_t xb,
-                       const float *w, size_t wa, size_t wb, size_t wpanel, const float *bias,
-                       float *y, size_t ys, const tconv_uk_params *params, unsigned flags) {
+INLINE void cpix_block(const size_t NP, size_t nr, size_t npix, size_t nrows, size_t kc,
+                       size_t na, size_t nb, size_t ja, size_t jb, const size_t *lo,
+                       const size_t *hi, size_t ls, const float *x, ptrdiff_t x0, ptrdiff_t xj,
+                       ptrdiff_t xr, ptrdiff_t xa, ptrdiff_t xb, const float *w, size_t wa,
+                       size_t wb, size_t wpanel, const float *bias, float *y, size_t ys,
+                       size_t yr, const tconv_uk_params *params, unsigned flags) {
   const size_t nc = 16 * (NP - 1) + nr;
   __m256 init[8];
   {
@@ -356,60 +359,69 @@ INLINE void cpix_block(const size_t NP, size_t nr, size_t npix, size_t kc, size_
   }
   ptrdiff_t voff[CPIX_UMAX];
   const float *vw[CPIX_UMAX];
-  const size_t u = ja < jb ? cpix_table(na, nb, kc, x0, xa, xb, w, wa, wb, voff, vw) : 0;
+  size_t u = ja < jb ? cpix_table(na, nb, kc, x0, xa, xb, w, wa, wb, voff, vw) : 0;
   if (u == 0) ja = jb = 0;
-  if (ja < jb) {
-#define CPIX_INT3(UU, CL, FU)                                                                      \
-  cpix_interior(NP, UU, CL, FU, u, nr, nc, ja, jb, x, xj, voff, vw, wpanel, init, y, ys, params)
-#define CPIX_INT(UU)                                                                               \
+#define CPIX_INT3(UU, CL, FU, J0, J1)                                                              \
+  cpix_interior(NP, UU, CL, FU, u, nr, nc, J0, J1, nrows, x, xj, xr, voff, vw, wpanel, init, y, ys, \
+                yr, params)
+#define CPIX_INT(UU, J0, J1)                                                                       \
   if (flags & TCONV_UK_CLAMP) {                                                                    \
-    if (nr == 16) CPIX_INT3(UU, true, true); else CPIX_INT3(UU, true, false);                     \
+    if (nr == 16) CPIX_INT3(UU, true, true, J0, J1); else CPIX_INT3(UU, true, false, J0, J1);      \
   } else {                                                                                         \
-    if (nr == 16) CPIX_INT3(UU, false, true); else CPIX_INT3(UU, false, false);                   \
+    if (nr == 16) CPIX_INT3(UU, false, true, J0, J1); else CPIX_INT3(UU, false, false, J0, J1);    \
   }
+  if (ja < jb) {
     switch (u) {
-      case 1: CPIX_INT(1); break;
-      case 2: CPIX_INT(2); break;
-      case 4: CPIX_INT(4); break;
-      default: CPIX_INT(0); break;
+      case 1: CPIX_INT(1, ja, jb); break;
+      case 2: CPIX_INT(2, ja, jb); break;
+      case 4: CPIX_INT(4, ja, jb); break;
+      default: CPIX_INT(0, ja, jb); break;
     }
-#undef CPIX_INT3
-#undef CPIX_INT
   }
+  /* the border pixels: each one's tap rectangle as a table too, shared by the rows */
   for (size_t jj = 0; jj < npix; jj++) {
     if (jj == ja && ja < jb) {
       jj = jb - 1;
       continue;
     }
-    CPIX_ACC_DECL(NP, init);
     const size_t l = lo[jj * ls], h = na ? hi[jj * ls] : l;
-    for (size_t a = 0; a < na; a++) {
-      for (size_t b = l; b < h; b++) {
-        const float *xp = x + (x0 + (ptrdiff_t)jj * xj - (ptrdiff_t)a * xa - (ptrdiff_t)b * xb);
-        const float *wp = w + a * wa + b * wb;
-        for (size_t k = 0; k < kc; k++) {
-          const __m256 xv = _mm256_broadcast_ss(xp + k);
+    u = h > l ? cpix_table_cols(na, l, h, kc, x0, xa, xb, w, wa, wb, voff, vw) : 0;
+    if (u > 0 || h <= l) { /* u = 0 here: no valid tap, the bias alone */
+      CPIX_INT(0, jj, jj + 1);
+      continue;
+    }
+    for (size_t r = 0; r < nrows; r++) { /* more than CPIX_UMAX taps: walk the rectangle */
+      CPIX_ACC_DECL(NP, init);
+      for (size_t a = 0; a < na; a++) {
+        for (size_t b = l; b < h; b++) {
+          const float *xp = x + (x0 + (ptrdiff_t)r * xr + (ptrdiff_t)jj * xj - (ptrdiff_t)a * xa -
+                                 (ptrdiff_t)b * xb);
+          const float *wp = w + a * wa + b * wb;
+          for (size_t k = 0; k < kc; k++) {
+            const __m256 xv = _mm256_broadcast_ss(xp + k);
 #pragma GCC unroll 4
-          for (size_t q = 0; q < NP; q++) {
-            acc[2 * q] =
-                _mm256_fmadd_ps(xv, _mm256_loadu_ps(wp + q * wpanel + 16 * k), acc[2 * q]);
-            acc[2 * q + 1] =
-                _mm256_fmadd_ps(xv, _mm256_loadu_ps(wp + q * wpanel + 16 * k + 8), acc[2 * q + 1]);
+            for (size_t q = 0; q < NP; q++) {
+              acc[2 * q] =
+                  _mm256_fmadd_ps(xv, _mm256_loadu_ps(wp + q * wpanel + 16 * k), acc[2 * q]);
+              acc[2 * q + 1] = _mm256_fmadd_ps(xv, _mm256_loadu_ps(wp + q * wpanel + 16 * k + 8),
+                                               acc[2 * q + 1]);
+            }
           }
         }
       }
+      cpix_store(NP, nr, nc, acc, y + r * yr + jj * ys, params, flags);
     }
-    cpix_store(NP, nr, nc, acc, y + jj * ys, params, flags);
   }
+#undef CPIX_INT3
+#undef CPIX_INT
 }
 
-void tconv_f32_cpix_ukernel__avx2_fma(size_t npix, size_t nc, size_t kc, size_t na, size_t nb,
-                                      size_t ja, size_t jb, const size_t *lo, const size_t *hi,
-                                      size_t ls,
-                                      const float *x, ptrdiff_t x0, ptrdiff_t xj, ptrdiff_t xa,
-                                      ptrdiff_t xb,
+void tconv_f32_cpix_ukernel__avx2_fma(size_t npix, size_t nrows, size_t nc, size_t kc, size_t na,
+                                      size_t nb, size_t ja, size_t jb, const size_t *lo,
+                                      const size_t *hi, size_t ls, const float *x, ptrdiff_t x0,
+                                      ptrdiff_t xj, ptrdiff_t xr, ptrdiff_t xa, ptrdiff_t xb,
                                       const float *w, size_t wa, size_t wb, size_t wpanel,
-                                      const float *bias, float *y, size_t ys,
+                                      const float *bias, float *y, size_t ys, size_t yr,
                                       const tconv_uk_params *params, unsigned flags) {
   /* up to 4 panels (8 accumulators) per pass over the pixels */
   for (size_t j = 0; j < nc; j += 64, w += 4 * wpanel) {
@@ -417,8 +429,8 @@ void tconv_f32_cpix_ukernel__avx2_fma(size_t npix, size_t nc, size_t kc, size_t 
     const size_t np = cpix_pass_panels(nc - j, &nr);
     const float *bj = bias ? bias + j : NULL;
 #define CPIX(NP)                                                                                   \
-  cpix_block(NP, nr, npix, kc, na, nb, ja, jb, lo, hi, ls, x, x0, xj, xa, xb, w, wa, wb, wpanel,   \
-             bj, y + j, ys, params, flags)
+  cpix_block(NP, nr, npix, nrows, kc, na, nb, ja, jb, lo, hi, ls, x, x0, xj, xr, xa, xb, w, wa, wb, \
+             wpanel, bj, y + j, ys, yr, params, flags)
     switch (np) {
       case 1: CPIX(1); break;
       case 2: CPIX(2); break;
