@@ -512,7 +512,8 @@ void tconv_f32_interleave__avx2(size_t K, size_t n, const float *const *rows, fl
 /* NHWC row -> planar rows: dst[c*ds + w] = src[w*sc + c] for w < nw, c < nc, by 8x8 register
  * transposes (the pixel-lanes path's input copy).  When a size is not a multiple of 8 (and at
  * least 8), the last block overlaps the one before it: it rewrites a few values with the same
- * values instead of falling back to scalar copies.  One channel is a plain strided copy. */
+ * values instead of falling back to scalar copies.  Three contiguous channels (RGB) go by blends
+ * and one permute per channel; one channel is a plain strided copy. */
 void tconv_f32_planar__avx2(size_t nw, size_t nc, const float *src, size_t sc, float *dst,
                             size_t ds) {
   if (nw >= 8 && nc >= 8) {
@@ -524,6 +525,24 @@ void tconv_f32_planar__avx2(size_t nw, size_t nc, const float *src, size_t sc, f
         if (w + 8 == nw) break;
       }
       if (c + 8 == nc) break;
+    }
+    return;
+  }
+  if (nc == 3 && sc == 3 && nw >= 8) { /* RGB: 8 pixels = 3 vectors, two blends + a permute each */
+    const __m256i i0 = _mm256_setr_epi32(0, 3, 6, 1, 4, 7, 2, 5);
+    const __m256i i1 = _mm256_setr_epi32(1, 4, 7, 2, 5, 0, 3, 6);
+    const __m256i i2 = _mm256_setr_epi32(2, 5, 0, 3, 6, 1, 4, 7);
+    for (size_t w = 0;; w += 8) {
+      if (w + 8 > nw) w = nw - 8;
+      const float *p = src + 3 * w; /* lane i of v[k] is channel (8k + i) % 3 */
+      const __m256 v0 = _mm256_loadu_ps(p), v1 = _mm256_loadu_ps(p + 8), v2 = _mm256_loadu_ps(p + 16);
+      const __m256 c0 = _mm256_blend_ps(_mm256_blend_ps(v0, v1, 0x92), v2, 0x24);
+      const __m256 c1 = _mm256_blend_ps(_mm256_blend_ps(v0, v1, 0x24), v2, 0x49);
+      const __m256 c2 = _mm256_blend_ps(_mm256_blend_ps(v0, v1, 0x49), v2, 0x92);
+      _mm256_storeu_ps(dst + w, _mm256_permutevar8x32_ps(c0, i0));
+      _mm256_storeu_ps(dst + ds + w, _mm256_permutevar8x32_ps(c1, i1));
+      _mm256_storeu_ps(dst + 2 * ds + w, _mm256_permutevar8x32_ps(c2, i2));
+      if (w + 8 == nw) break;
     }
     return;
   }
