@@ -128,6 +128,9 @@ void tconv_f32_blane_row__avx2_fma(size_t ow, const size_t *cstart, const size_t
                                    unsigned flags);
 /* The pixel lanes' output interleave: out[j*K + k] = rows[k][j] for j < n, k < K <= 8. */
 void tconv_f32_interleave__avx2(size_t K, size_t n, const float *const *rows, float *out);
+/* The same for K = 6 with AVX-512F, 16 pixels at a time: returns the pixels done (n rounded
+ * down to a multiple of 16); the caller interleaves the rest. */
+size_t tconv_f32_interleave6__avx512f(size_t n, const float *const *rows, float *out);
 /* NHWC row -> planar rows for the pixel lanes: dst[c*ds + w] = src[w*sc + c], w < nw, c < nc. */
 void tconv_f32_planar__avx2(size_t nw, size_t nc, const float *src, size_t sc, float *dst,
                             size_t ds);

@@ -214,7 +214,13 @@ static void prow_interleave(const direct_job *j, float *yg, const float *rb) {
     const float *rows[8];
     for (size_t pw = 0; pw < sw; pw++)
       for (size_t r = 0; r < ocg; r++) rows[pw * ocg + r] = rb + (r * nph + pw) * ldo;
-    tconv_f32_interleave__avx2(sw * ocg, OW / sw, rows, yg);
+    size_t done = 0;
+    if (sw * ocg == 6 && tconv_dispatch_avx512()) /* RGB out, stride 2 */
+      done = tconv_f32_interleave6__avx512f(OW / sw, rows, yg);
+    if (done < OW / sw) {
+      for (size_t k = 0; k < sw * ocg; k++) rows[k] += done;
+      tconv_f32_interleave__avx2(sw * ocg, OW / sw - done, rows, yg + done * sw * ocg);
+    }
     ow = OW / sw * sw;
   }
   for (size_t pw = ow % sw, jj = ow / sw; ow < OW; ow++) {

@@ -11,6 +11,7 @@
  * kc mod KS into sum 0, sums added in order).  Contract: src/kernels/ukernel.h. */
 #include <immintrin.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "kernels/ukernel.h"
 
@@ -113,5 +114,47 @@ void tconv_f32_prow4_ukernel__avx512f(size_t n, size_t kc, size_t ntaps, const f
       default: prow4_block(2, 1, j0, 0xFFFF, kc, ntaps, x, xs, w, bias, out, params, flags); break;
     }
   }
+}
+/* The output interleave for six rows (two column phases of three filters: RGB out, stride 2),
+ * 16 pixels per step: the rows are paired (r0 r1, r2 r3, r4 r5 interleaved), then each of the
+ * six output vectors is two two-table permutes of the three pairs, stored whole (the AVX2 8x8
+ * transposes store eight overlapping vectors per 48 floats, three of them split across
+ * lines).  Returns the pixels done, a multiple of 16; the caller finishes the row. */
+size_t tconv_f32_interleave6__avx512f(size_t n, const float *const *rows, float *out) {
+  /* output vector m (and m + 3, from the pairs' upper halves): float 16m + i is row k = f % 6
+   * at pixel f / 6; step 1 takes pairs (r0 r1) and (r2 r3), step 2 adds (r4 r5) */
+  static const int32_t step1[3][16] = {
+      {0, 1, 16, 17, 0, 0, 2, 3, 18, 19, 0, 0, 4, 5, 20, 21},
+      {0, 0, 6, 7, 22, 23, 0, 0, 8, 9, 24, 25, 0, 0, 10, 11},
+      {26, 27, 0, 0, 12, 13, 28, 29, 0, 0, 14, 15, 30, 31, 0, 0}};
+  static const int32_t step2[3][16] = {
+      {0, 1, 2, 3, 16, 17, 6, 7, 8, 9, 18, 19, 12, 13, 14, 15},
+      {20, 21, 2, 3, 4, 5, 22, 23, 8, 9, 10, 11, 24, 25, 14, 15},
+      {0, 1, 26, 27, 4, 5, 6, 7, 28, 29, 10, 11, 12, 13, 30, 31}};
+  const __m512i lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+  const __m512i hi = _mm512_add_epi32(lo, _mm512_set1_epi32(8));
+  __m512i s1[3], s2[3];
+  for (size_t m = 0; m < 3; m++) {
+    s1[m] = _mm512_loadu_si512(step1[m]);
+    s2[m] = _mm512_loadu_si512(step2[m]);
+  }
+  size_t j = 0;
+  for (; j + 16 <= n; j += 16, out += 96) {
+    __m512 pl[3], ph[3];
+#pragma GCC unroll 3
+    for (size_t q = 0; q < 3; q++) {
+      const __m512 a = _mm512_loadu_ps(rows[2 * q] + j), b = _mm512_loadu_ps(rows[2 * q + 1] + j);
+      pl[q] = _mm512_permutex2var_ps(a, lo, b);
+      ph[q] = _mm512_permutex2var_ps(a, hi, b);
+    }
+#pragma GCC unroll 3
+    for (size_t m = 0; m < 3; m++) {
+      const __m512 tl = _mm512_permutex2var_ps(pl[0], s1[m], pl[1]);
+      const __m512 th = _mm512_permutex2var_ps(ph[0], s1[m], ph[1]);
+      _mm512_storeu_ps(out + 16 * m, _mm512_permutex2var_ps(tl, s2[m], pl[2]));
+      _mm512_storeu_ps(out + 48 + 16 * m, _mm512_permutex2var_ps(th, s2[m], ph[2]));
+    }
+  }
+  return j;
 }
 #endif
