@@ -122,16 +122,18 @@ static tconv_status axis_build_windows(tconv_axis *ax, size_t I, size_t O, size_
  * each broadcast input feeds s times more lanes and a tile's set-up is shared by all phases
  * (21->21 k16 s8: 8 row GEMMs of 168 filters instead of 64 of 21; 3.2 -> 2.2 ms).  Worth it
  * while the phases' own calls are narrower than the widest micro-kernel call (64 filters; at
- * 64 and 256 filters measured equal or 5% slower) and the windows that stick out of a 'same'
- * crop add at most 5% (16-pixel-wide 'same' k4 s2 rows, 17 windows for 16 pairs: up to 12%
- * slower).  Not for the direct row paths' layers (few filters or channels), grouped layers
+ * 64 and 256 filters measured equal or 5% slower) — or at 64 when the kernel width is the
+ * stride (windows of one input pixel, no crop: 128x128 128->64 k2 s2 'valid' 5% faster, the
+ * tiles' set-up halved and the output streamed; k4 s2 'same' at 64 filters measured equal) —
+ * and the windows that stick out of a 'same' crop add at most 5% (16-pixel-wide 'same' k4 s2
+ * rows, 17 windows for 16 pairs: up to 12% slower).  Not for the direct row paths' layers (few filters or channels), grouped layers
  * (the lanes (r, filter) must be contiguous in the output) or dilated columns (the phases'
  * taps would read different inputs). */
 static bool colmerge_fits(const tconv_plan *p) {
   const tconv_geometry *g = &p->g;
   const size_t s = g->stride_w, kw = g->kernel_w, OW = g->out_w;
   if (g->groups != 1 || g->dilation_w != 1 || s < 2 || kw < s || kw % s != 0 || p->dot ||
-      p->ocg <= 4 || p->ocg >= 64 || p->icg <= 8 || OW == 0)
+      p->ocg <= 4 || p->ocg > 64 || (p->ocg == 64 && kw != s) || p->icg <= 8 || OW == 0)
     return false;
   const size_t nq = (OW - 1 + g->pad_left) / s - g->pad_left / s + 1; /* windows */
   return nq <= (OW + OW / 20) / s;
@@ -535,7 +537,7 @@ bool tconv_plan_streams(const tconv_plan *p, const float *y) {
       if (taps > ntaps_max) ntaps_max = taps;
     }
   const size_t out_bytes = g->batch * g->out_h * g->out_w * g->out_c * sizeof(float);
-  return p->direct == TCONV_DIRECT_NONE && !p->colmerge && !p->dot && ((uintptr_t)y & 63) == 0 && g->out_c % 16 == 0 &&
+  return p->direct == TCONV_DIRECT_NONE && !p->cm_edges && !p->dot && ((uintptr_t)y & 63) == 0 && g->out_c % 16 == 0 &&
          p->ocg % 16 == 0 && out_bytes >= ((size_t)8 << 20) && ic_chunk >= p->icg &&
          tap_chunk >= ntaps_max && ntaps_max * p->icg <= 512;
 }

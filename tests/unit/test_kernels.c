@@ -411,16 +411,17 @@ TEST(kernels_column_phases_merged) {
 }
 
 /* Large outputs written by little work per float stream past the caches on the AVX-512 route
- * (non-temporal stores, whole lines only): k2 s2 'valid', k3 and k5 s2 'same' crops at 8-16 MiB
- * of output, fused clamps, partial tiles, NCHW (through its workspace).  kcase_check compares
+ * (non-temporal stores, whole lines only): k2 s2 'valid' (64 filters: column phases merged;
+ * 80: per phase), k3 and k5 s2 'same' crops at 8-16 MiB of output, fused clamps, sigmoid after
+ * the store (not streamed then), partial tiles, NCHW (through its workspace).  kcase_check compares
  * the streamed AVX-512 result with the AVX2 route's bitwise; the route itself is checked
  * first, and a misaligned output must not stream. */
 TEST(kernels_streamed_output) {
   tconv_threadpool *pools[3];
   size_t np = make_pools(pools);
-  /* ih ic oc k pad_top/left pad_bottom/right act */
-  const size_t s[][7] = {{128, 12, 64, 2, 0, 0, 0}, {128, 16, 32, 3, 0, 1, 2},
-                         {112, 24, 48, 5, 1, 2, 1}};
+  /* ih ic oc k pad_top/left pad_bottom/right act colmerge */
+  const size_t s[][8] = {{128, 12, 64, 2, 0, 0, 0, 1}, {96, 12, 80, 2, 0, 0, 3, 0},
+                         {128, 16, 32, 3, 0, 1, 2, 0}, {112, 24, 48, 5, 1, 2, 1, 0}};
   for (size_t i = 0; i < sizeof s / sizeof s[0]; i++) {
     kcase c = kcase_base();
     c.ih = c.iw = s[i][0], c.ic = s[i][1], c.oc = s[i][2], c.kh = c.kw = s[i][3];
@@ -433,6 +434,8 @@ TEST(kernels_streamed_output) {
     tconv_plan *plan = NULL;
     CHECK_OK(tconv_plan_create(&g, k, &plan));
     CHECK_MSG(plan && y && tconv_plan_streams(plan, y), "case %zu: not streamed", i);
+    CHECK_MSG(plan && plan->colmerge == (s[i][7] != 0), "case %zu: colmerge %d", i,
+              plan ? plan->colmerge : -1);
     CHECK_MSG(plan && y && !tconv_plan_streams(plan, y + 1), "case %zu: misaligned streamed", i);
     tconv_plan_destroy(plan);
     free(k), free(y);
