@@ -405,6 +405,18 @@ static void prow_item(void *ctx, size_t item, size_t thread) {
   if (!band_rows(ah, oh0, oh1, &ih0, &ih1)) ih1 = 0, ih0 = 1; /* reads no input */
   size_t next = ih0;      /* first input row not yet in the window */
   size_t fetched = ih0;   /* rows below it have been prefetched (or copied) */
+  /* whole images per item: the next image's (usually this thread's next claim) first input
+   * rows, up to three (64->1 k5 s2 on 14x14 inputs: 3% faster, 7% at 2 threads; a band's
+   * successor starts with rows this band already brought in) */
+  const float *nx_row = NULL, *nx_end = NULL;
+  if (j->nbands == 1 && item + 1 < g->batch) {
+    const size_t n2 = (item + 1) / j->nbands, o2 = (item + 1) % j->nbands * j->band;
+    size_t a0 = 0, a1 = 0;
+    if (band_rows(ah, o2, o2 + j->band < g->out_h ? o2 + j->band : g->out_h, &a0, &a1)) {
+      nx_row = j->x + (n2 * g->in_h + a0) * rowlen;
+      nx_end = nx_row + (a1 - a0 + 1 < 3 ? a1 - a0 + 1 : 3) * rowlen;
+    }
+  }
   for (size_t oh = oh0; oh < oh1; oh++) {
     /* one filter: rows oh + k*s, k < nk, from the band's start (fewer at the band's end) */
     if (j->nk && (oh - oh0) / ah->s % j->nk) continue; /* done with the row nk*s above */
@@ -427,6 +439,10 @@ static void prow_item(void *ctx, size_t item, size_t thread) {
          * (64->1 k5 s2 on 14x14 inputs: 12% of the time on that instruction; t1 10% faster) */
         for (size_t b = 0; b < rowlen; b += 16) __builtin_prefetch(ximg + next * rowlen + b, 0, 2);
         fetched = next + 1;
+      } else if (next > ih1 && nx_row < nx_end) {
+        /* this band is in: fetch the next item's first rows, which it would copy cold */
+        for (size_t b = 0; b < rowlen; b += 16) __builtin_prefetch(nx_row + b, 0, 2);
+        nx_row += rowlen;
       }
     }
     if (j->nk == 2)
