@@ -477,6 +477,20 @@ static void gemm_item(void *ctx, size_t item, size_t thread) {
           const size_t *taps = (const size_t *)(a + job->tap_chunk * MR);
           for (size_t s = 0; s < ti->ks; s++) wptr[s] = wpanel + (taps[s] * icg + k0) * nrp;
           for (size_t m = 0; m < ti->mr; m++) crow[m] = ti->c[m] + jt * nrp;
+          /* Short calls (K <= 128) cannot hide the next tile's first misses behind their own
+           * work: fetch its partial sums and its first inputs now (128x128 128->64 k2 s2: 3%
+           * faster; longer calls measured equal or 1% slower with it). */
+          if (t + 1 < ntile_m && (k1 - k0) * ti->ks <= 128) {
+            const tile_info *tn = (const tile_info *)(scr + (t + 1) * job->scratch_stride);
+            const float *const *an = (const float *const *)(tn + 1);
+            if (!first)
+              for (size_t m = 0; m < tn->mr; m++)
+                for (size_t q = 0; q < width && jt * nrp + q < p->gn; q += 16)
+                  __builtin_prefetch(tn->c[m] + jt * nrp + q, 1, 3);
+            if (tn->ks > 0)
+              for (size_t m = 0; m < MR; m++)
+                for (size_t k = 0; k < k1 - k0; k += 16) __builtin_prefetch(an[m] + k, 0, 2);
+          }
           if (job->uk64)
             job->uk64(ti->mr, nr, k1 - k0, ti->ks, a, wptr, panel, crow, bias, &job->params, flags);
           else
