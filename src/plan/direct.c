@@ -405,16 +405,19 @@ static void prow_item(void *ctx, size_t item, size_t thread) {
   if (!band_rows(ah, oh0, oh1, &ih0, &ih1)) ih1 = 0, ih0 = 1; /* reads no input */
   size_t next = ih0;      /* first input row not yet in the window */
   size_t fetched = ih0;   /* rows below it have been prefetched (or copied) */
-  /* whole images per item: the next image's (usually this thread's next claim) first input
-   * rows, up to three (64->1 k5 s2 on 14x14 inputs: 3% faster, 7% at 2 threads; a band's
-   * successor starts with rows this band already brought in) */
+  /* the next item's (usually this thread's next claim) first input rows that this band does
+   * not read, up to three: it would copy them cold (64->1 k5 s2 on 14x14 inputs: 4% faster,
+   * 7% at 2 threads; bands of 128->3 k5 s2 and 56->1 k9 s3 images: 1-3%) */
   const float *nx_row = NULL, *nx_end = NULL;
-  if (j->nbands == 1 && item + 1 < g->batch) {
+  if (item + 1 < g->batch * j->nbands) {
     const size_t n2 = (item + 1) / j->nbands, o2 = (item + 1) % j->nbands * j->band;
     size_t a0 = 0, a1 = 0;
     if (band_rows(ah, o2, o2 + j->band < g->out_h ? o2 + j->band : g->out_h, &a0, &a1)) {
-      nx_row = j->x + (n2 * g->in_h + a0) * rowlen;
-      nx_end = nx_row + (a1 - a0 + 1 < 3 ? a1 - a0 + 1 : 3) * rowlen;
+      if (n2 == n && ih1 + 1 > a0) a0 = ih1 + 1; /* the same image: rows past this band's */
+      if (a0 <= a1) {
+        nx_row = j->x + (n2 * g->in_h + a0) * rowlen;
+        nx_end = nx_row + (a1 - a0 + 1 < 3 ? a1 - a0 + 1 : 3) * rowlen;
+      }
     }
   }
   for (size_t oh = oh0; oh < oh1; oh++) {
