@@ -486,7 +486,8 @@ static void cpix_item(void *ctx, size_t item, size_t thread) {
     while (oh < oh1) {
       const size_t lh = ah->lo[oh], hh = ah->hi[oh], qh = (oh + ah->pb) / sh;
       size_t nrows = 1;
-      while (oh + nrows * sh < oh1 && ah->lo[oh + nrows * sh] == lh && ah->hi[oh + nrows * sh] == hh)
+      while (oh + nrows * sh < oh1 && ah->lo[oh + nrows * sh] == lh &&
+             ah->hi[oh + nrows * sh] == hh)
         nrows++;
       float *yrow = j->y + (n * OH + oh) * OW * OC;
       const size_t ih0 = lh < hh ? qh - eh[lh] : 0;

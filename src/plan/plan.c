@@ -126,9 +126,9 @@ static tconv_status axis_build_windows(tconv_axis *ax, size_t I, size_t O, size_
  * stride (windows of one input pixel, no crop: 128x128 128->64 k2 s2 'valid' 5% faster, the
  * tiles' set-up halved and the output streamed; k4 s2 'same' at 64 filters measured equal) —
  * and the windows that stick out of a 'same' crop add at most 5% (16-pixel-wide 'same' k4 s2
- * rows, 17 windows for 16 pairs: up to 12% slower).  Not for the direct row paths' layers (few filters or channels), grouped layers
- * (the lanes (r, filter) must be contiguous in the output) or dilated columns (the phases'
- * taps would read different inputs). */
+ * rows, 17 windows for 16 pairs: up to 12% slower).  Not for the direct row paths' layers
+ * (few filters or channels), grouped layers (the lanes (r, filter) must be contiguous in the
+ * output) or dilated columns (the phases' taps would read different inputs). */
 static bool colmerge_fits(const tconv_plan *p) {
   const tconv_geometry *g = &p->g;
   const size_t s = g->stride_w, kw = g->kernel_w, OW = g->out_w;
@@ -315,7 +315,7 @@ typedef struct gemm_job {
   tconv_uk_params params;
   unsigned last_flags;  /* CLAMP for relu / relu6 */
   bool act_after;       /* other activations: applied per finished tile */
-  unsigned stream;      /* TCONV_UK_STREAM on the final stores, or 0 (see stream_fits) */
+  unsigned stream;      /* TCONV_UK_STREAM on the final stores, or 0 (tconv_plan_streams) */
   size_t tiles_per_block, tap_chunk, ic_chunk;
   size_t *item_start; /* per (group, phase): first item; length groups*phases + 1 */
   size_t nslots;
@@ -512,7 +512,6 @@ static void gemm_item(void *ctx, size_t item, size_t thread) {
 #endif
 }
 
-
 /* The K chunks of the GEMM path: ic_chunk channels x tap_chunk taps per micro-kernel call, so
  * one call's panel stays within CHUNK_FLOATS floats (the dot kernel takes whole channel rows). */
 static void gemm_chunks(const tconv_plan *p, size_t *ic_chunk, size_t *tap_chunk) {
@@ -551,9 +550,9 @@ bool tconv_plan_streams(const tconv_plan *p, const float *y) {
       if (taps > ntaps_max) ntaps_max = taps;
     }
   const size_t out_bytes = g->batch * g->out_h * g->out_w * g->out_c * sizeof(float);
-  return p->direct == TCONV_DIRECT_NONE && !p->cm_edges && !p->dot && ((uintptr_t)y & 63) == 0 && g->out_c % 16 == 0 &&
-         p->ocg % 16 == 0 && out_bytes >= ((size_t)8 << 20) && ic_chunk >= p->icg &&
-         tap_chunk >= ntaps_max && ntaps_max * p->icg <= 512;
+  return p->direct == TCONV_DIRECT_NONE && !p->cm_edges && !p->dot && ((uintptr_t)y & 63) == 0 &&
+         g->out_c % 16 == 0 && p->ocg % 16 == 0 && out_bytes >= ((size_t)8 << 20) &&
+         ic_chunk >= p->icg && tap_chunk >= ntaps_max && ntaps_max * p->icg <= 512;
 }
 
 /* NHWC core of the GEMM path. */
@@ -640,7 +639,8 @@ static tconv_status gemm_run(const tconv_plan *p, const float *x, const float *b
       job.interleaved = false;
   }
   if (wtotal > ((size_t)4 << 20) / sizeof(float)) job.interleaved = false;
-  job.stream = job.uk64 != NULL && !job.act_after && tconv_plan_streams(p, y) ? TCONV_UK_STREAM : 0;
+  job.stream =
+      job.uk64 != NULL && !job.act_after && tconv_plan_streams(p, y) ? TCONV_UK_STREAM : 0;
   tconv_parallel_for(pool, items, gemm_item, &job);
   tconv_dealloc(job.item_start);
   tconv_dealloc(job.scratch);

@@ -413,9 +413,9 @@ TEST(kernels_column_phases_merged) {
 /* Large outputs written by little work per float stream past the caches on the AVX-512 route
  * (non-temporal stores, whole lines only): k2 s2 'valid' (64 filters: column phases merged;
  * 80: per phase), k3 and k5 s2 'same' crops at 8-16 MiB of output, fused clamps, sigmoid after
- * the store (not streamed then), partial tiles, NCHW (through its workspace).  kcase_check compares
- * the streamed AVX-512 result with the AVX2 route's bitwise; the route itself is checked
- * first, and a misaligned output must not stream. */
+ * the store (not streamed then), partial tiles, NCHW (through its workspace).  kcase_check
+ * compares the streamed AVX-512 result with the AVX2 route's bitwise; the route itself is
+ * checked first, and a misaligned output must not stream. */
 TEST(kernels_streamed_output) {
   tconv_threadpool *pools[3];
   size_t np = make_pools(pools);
@@ -430,7 +430,7 @@ TEST(kernels_streamed_output) {
     CHECK(kcase_geometry(&c, &g));
     const size_t yn = g.batch * g.out_h * g.out_w * g.out_c;
     float *k = calloc(g.kernel_h * g.kernel_w * g.in_c * g.out_c, sizeof(float));
-    float *y = aligned_alloc(64, (yn * sizeof(float) + 127) & ~(size_t)63);
+    float *y = aligned_alloc(64, (yn * sizeof(float) + 63) & ~(size_t)63); /* never written */
     tconv_plan *plan = NULL;
     CHECK_OK(tconv_plan_create(&g, k, &plan));
     CHECK_MSG(plan && y && tconv_plan_streams(plan, y), "case %zu: not streamed", i);

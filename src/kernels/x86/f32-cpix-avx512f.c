@@ -29,8 +29,8 @@ INLINE void cpix512_store(const size_t NP, __mmask16 mlast, __m512 *acc, float *
  * and FULL (every lane of the last panel stored) constant after inlining (U = 0: runtime count
  * u); weights in registers when U * NP <= 16, loaded once for all the rows. */
 INLINE void cpix512_interior(const size_t NP, const size_t U, const bool CLAMP, const bool FULL,
-                             size_t u, __mmask16 mlast, size_t ja, size_t jb, size_t nrows, const float *x,
-                             ptrdiff_t xj, ptrdiff_t xr, const ptrdiff_t *voff,
+                             size_t u, __mmask16 mlast, size_t ja, size_t jb, size_t nrows,
+                             const float *x, ptrdiff_t xj, ptrdiff_t xr, const ptrdiff_t *voff,
                              const float *const *vw, size_t wpanel, const __m512 *init, float *y,
                              size_t ys, size_t yr, __m512 lo, __m512 hi) {
   const size_t n_u = U ? U : u;

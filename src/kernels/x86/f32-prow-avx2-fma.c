@@ -347,14 +347,16 @@ INLINE void cpix_interior(const size_t NP, const size_t U, const bool CLAMP, con
 #pragma GCC unroll 4
         for (size_t q = 0; q < NP; q++) {
           const __m256 w0 = WREG ? wr[(v * NP + q) * 2] : _mm256_loadu_ps(vw[v] + q * wpanel);
-          const __m256 w1 = WREG ? wr[(v * NP + q) * 2 + 1] : _mm256_loadu_ps(vw[v] + q * wpanel + 8);
+          const __m256 w1 =
+              WREG ? wr[(v * NP + q) * 2 + 1] : _mm256_loadu_ps(vw[v] + q * wpanel + 8);
           acc[2 * q] = _mm256_fmadd_ps(xv, w0, acc[2 * q]);
           acc[2 * q + 1] = _mm256_fmadd_ps(xv, w1, acc[2 * q + 1]);
         }
       }
       if (CLAMP) {
 #pragma GCC unroll 8
-        for (size_t q = 0; q < 2 * NP; q++) acc[q] = _mm256_min_ps(_mm256_max_ps(acc[q], lo_v), hi_v);
+        for (size_t q = 0; q < 2 * NP; q++)
+          acc[q] = _mm256_min_ps(_mm256_max_ps(acc[q], lo_v), hi_v);
       }
       if (FULL) {
 #pragma GCC unroll 8
@@ -390,8 +392,8 @@ INLINE void cpix_block(const size_t NP, size_t nr, size_t npix, size_t nrows, si
   size_t u = ja < jb ? cpix_table(na, nb, kc, x0, xa, xb, w, wa, wb, voff, vw) : 0;
   if (u == 0) ja = jb = 0;
 #define CPIX_INT3(UU, CL, FU, J0, J1)                                                              \
-  cpix_interior(NP, UU, CL, FU, u, nr, nc, J0, J1, nrows, x, xj, xr, voff, vw, wpanel, init, y, ys, \
-                yr, params)
+  cpix_interior(NP, UU, CL, FU, u, nr, nc, J0, J1, nrows, x, xj, xr, voff, vw, wpanel, init, y,    \
+                ys, yr, params)
 #define CPIX_INT(UU, J0, J1)                                                                       \
   if (flags & TCONV_UK_CLAMP) {                                                                    \
     if (nr == 16) CPIX_INT3(UU, true, true, J0, J1); else CPIX_INT3(UU, true, false, J0, J1);      \
@@ -457,8 +459,8 @@ void tconv_f32_cpix_ukernel__avx2_fma(size_t npix, size_t nrows, size_t nc, size
     const size_t np = cpix_pass_panels(nc - j, &nr);
     const float *bj = bias ? bias + j : NULL;
 #define CPIX(NP)                                                                                   \
-  cpix_block(NP, nr, npix, nrows, kc, na, nb, ja, jb, lo, hi, ls, x, x0, xj, xr, xa, xb, w, wa, wb, \
-             wpanel, bj, y + j, ys, yr, params, flags)
+  cpix_block(NP, nr, npix, nrows, kc, na, nb, ja, jb, lo, hi, ls, x, x0, xj, xr, xa, xb, w, wa,   \
+             wb, wpanel, bj, y + j, ys, yr, params, flags)
     switch (np) {
       case 1: CPIX(1); break;
       case 2: CPIX(2); break;
@@ -563,7 +565,8 @@ void tconv_f32_planar__avx2(size_t nw, size_t nc, const float *src, size_t sc, f
     for (size_t w = 0;; w += 8) {
       if (w + 8 > nw) w = nw - 8;
       const float *p = src + 3 * w; /* lane i of v[k] is channel (8k + i) % 3 */
-      const __m256 v0 = _mm256_loadu_ps(p), v1 = _mm256_loadu_ps(p + 8), v2 = _mm256_loadu_ps(p + 16);
+      const __m256 v0 = _mm256_loadu_ps(p), v1 = _mm256_loadu_ps(p + 8);
+      const __m256 v2 = _mm256_loadu_ps(p + 16);
       const __m256 c0 = _mm256_blend_ps(_mm256_blend_ps(v0, v1, 0x92), v2, 0x24);
       const __m256 c1 = _mm256_blend_ps(_mm256_blend_ps(v0, v1, 0x24), v2, 0x49);
       const __m256 c2 = _mm256_blend_ps(_mm256_blend_ps(v0, v1, 0x49), v2, 0x92);

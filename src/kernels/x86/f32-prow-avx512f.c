@@ -8,7 +8,8 @@
  * Summation order: the AVX2 pair kernel's, pixel for pixel (bitwise-equal rows, tested): blocks
  * of 32 pixels, in the last one jv = ceil(left / 8) vectors of 8, and KS = 4, 2, 1, 1 partial
  * sums over the channels for jv = 1, 2, 3, 4 (channel c into sum c mod KS, the tail of
- * kc mod KS into sum 0, sums added in order).  Contract: src/kernels/ukernel.h. */
+ * kc mod KS into sum 0, sums added in order).  Contract: src/kernels/ukernel.h.
+ * Also here: the six-row output interleave of the pixel lanes (RGB out, stride 2). */
 #include <immintrin.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -115,6 +116,7 @@ void tconv_f32_prow4_ukernel__avx512f(size_t n, size_t kc, size_t ntaps, const f
     }
   }
 }
+
 /* The output interleave for six rows (two column phases of three filters: RGB out, stride 2),
  * 16 pixels per step: the rows are paired (r0 r1, r2 r3, r4 r5 interleaved), then each of the
  * six output vectors is two two-table permutes of the three pairs, stored whole (the AVX2 8x8
