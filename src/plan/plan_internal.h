@@ -24,7 +24,7 @@ struct tconv_plan {
   size_t gn;               /* the GEMM's filters: ocg, or stride_w x ocg with colmerge */
   bool dot;                /* dot kernel (few filters): panels of 2 filters, [tap][filter][ch] */
   size_t nrp;              /* filters per panel: 16 (GEMM) or 2 (dot) */
-  bool pos_major;          /* GEMM rows ordered (jh, jw, n) rather than (n, jh, jw) */
+  bool pos_major;          /* GEMM rows (MR-image group, jh, jw, n) rather than (n, jh, jw) */
   float *kernel;           /* the TF-layout copy (reference path) */
   tconv_axis ax_h, ax_w;
   float *packed;           /* per (group, phase): ntiles panels x taps x icg x nrp */

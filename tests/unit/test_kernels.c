@@ -410,6 +410,43 @@ TEST(kernels_column_phases_merged) {
   free_pools(pools, np);
 }
 
+/* Position-major GEMM rows (batch >= 6, channels x filters >= 4096): rows sweep the positions
+ * of six images at a time, so tiles and blocks start inside an image group, the last group can
+ * be short (batch 7, 13, 17) and its tiles then mix positions; stride 1 and 2 (phases with
+ * their own row counts), 'same' borders where the six images share their valid taps, channel
+ * chunks (300 channels), groups.  Each case first checks the route. */
+TEST(kernels_position_major_rows) {
+  tconv_threadpool *pools[3];
+  size_t np = make_pools(pools);
+  /* n ih iw ic oc k s groups */
+  const size_t s[][8] = {
+      {6, 3, 4, 67, 65, 3, 1, 1},   /* one whole group */
+      {7, 3, 4, 67, 65, 3, 1, 1},   /* a group of 1 after it */
+      {13, 4, 3, 64, 64, 5, 2, 1},  /* 2 groups + 1, four phases */
+      {17, 2, 5, 300, 17, 3, 2, 1}, /* channel chunks, group of 5 */
+      {12, 5, 5, 128, 128, 5, 1, 2}, /* groups of the layer: 64 x 64 per group */
+  };
+  for (size_t i = 0; i < sizeof s / sizeof s[0]; i++) {
+    kcase c = kcase_base();
+    c.n = s[i][0], c.ih = s[i][1], c.iw = s[i][2], c.ic = s[i][3], c.oc = s[i][4];
+    c.kh = c.kw = s[i][5], c.sh = c.sw = s[i][6], c.groups = s[i][7];
+    const size_t full = (c.ih - 1) * c.sh + c.kh, crop = full - c.ih * c.sh; /* 'same' */
+    c.pt = c.pl = crop / 2, c.pb = c.pr = crop - crop / 2;
+    c.act = CASE_ACTS[i % 4];
+    tconv_geometry g;
+    CHECK(kcase_geometry(&c, &g));
+    float *k = calloc(g.kernel_h * g.kernel_w * g.in_c * g.out_c / g.groups, sizeof(float));
+    tconv_plan *plan = NULL;
+    CHECK_OK(tconv_plan_create(&g, k, &plan));
+    CHECK_MSG(plan && plan->pos_major && plan->direct == TCONV_DIRECT_NONE,
+              "case %zu: not position-major GEMM rows", i);
+    tconv_plan_destroy(plan);
+    free(k);
+    kcase_check_both_layouts(&c, 6160 + i, pools, np);
+  }
+  free_pools(pools, np);
+}
+
 /* Large outputs written by little work per float stream past the caches on the AVX-512 route
  * (non-temporal stores, whole lines only): k2 s2 'valid' (64 filters: column phases merged;
  * 80: per phase), k3 and k5 s2 'same' crops at 8-16 MiB of output, fused clamps, sigmoid after
