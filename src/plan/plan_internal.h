@@ -58,6 +58,9 @@ tconv_status tconv_plan_run_nhwc(const tconv_plan *p, const float *x, const floa
 /* Does the GEMM path stream this output past the caches (plan.c says when)?  The AVX-512
  * route only, and not with an activation applied after the store; the tests check the route. */
 bool tconv_plan_streams(const tconv_plan *p, const float *y);
+/* The GEMM path's K chunk limits: channels and taps per micro-kernel call (the tests use it to
+ * check that a case really splits its K). */
+void tconv_plan_gemm_chunks(const tconv_plan *p, size_t *ic_chunk, size_t *tap_chunk);
 /* direct.c: chooses and prepares a direct row path (sets p->direct); run on the AVX2 route. */
 tconv_status tconv_direct_prepare(tconv_plan *p);
 tconv_status tconv_direct_run(const tconv_plan *p, const float *x, const float *bias,

@@ -150,6 +150,30 @@ static void free_pools(tconv_threadpool **pools, size_t n) {
 static const tconv_activation_kind CASE_ACTS[] = {TCONV_ACT_LINEAR, TCONV_ACT_RELU,
                                                   TCONV_ACT_RELU6, TCONV_ACT_SIGMOID};
 
+/* Checks that a case splits the GEMM path's K as its table says: channels (more channels per
+ * group than one call takes) and/or taps (a phase with more taps than one call takes). */
+static void check_k_split(const kcase *c, int channels, int taps) {
+  tconv_geometry g;
+  CHECK(kcase_geometry(c, &g));
+  float *k = calloc(g.kernel_h * g.kernel_w * g.in_c * (g.out_c / g.groups), sizeof(float));
+  tconv_plan *plan = NULL;
+  CHECK_OK(tconv_plan_create(&g, k, &plan));
+  size_t ic_chunk = 0, tap_chunk = 0, taps_max = 0;
+  if (plan) {
+    tconv_plan_gemm_chunks(plan, &ic_chunk, &tap_chunk);
+    for (size_t ph = 0; ph < plan->ax_h.nphase; ph++)
+      for (size_t pw = 0; pw < plan->ax_w.nphase; pw++) {
+        size_t t = (plan->ax_h.tstart[ph + 1] - plan->ax_h.tstart[ph]) *
+                   (plan->ax_w.tstart[pw + 1] - plan->ax_w.tstart[pw]);
+        if (t > taps_max) taps_max = t;
+      }
+    if (channels) CHECK_MSG(ic_chunk < plan->icg, "%zu channels fit one call", plan->icg);
+    if (taps) CHECK_MSG(tap_chunk < taps_max, "%zu taps fit one call", taps_max);
+  }
+  tconv_plan_destroy(plan);
+  free(k);
+}
+
 /* One case in NHWC, then the same in NCHW. */
 static void kcase_check_both_layouts(kcase *c, unsigned long long seed, tconv_threadpool **pools,
                                      size_t npools) {
@@ -194,11 +218,12 @@ TEST(kernels_wide_tiles) {
     c.n = 1 + i % 3;
     c.ih = 3, c.iw = 4;
     c.oc = ocs[i];
-    c.ic = i == 9 ? 300 : 17 + 2 * i; /* 300: channel chunks accumulate onto C */
+    c.ic = i == 9 ? 803 : 17 + 2 * i; /* 803: channel chunks (402 + 401) accumulate onto C */
     c.act = i % 2 ? TCONV_ACT_RELU : TCONV_ACT_LINEAR;
     c.kh = c.kw = 3;
     c.sh = c.sw = 2;
     c.pt = c.pl = 1;
+    if (i == 9) check_k_split(&c, 1, 0);
     kcase_check(&c, 9000 + i, pools, np);
   }
   CHECK(cases_run - before == (int)(sizeof ocs / sizeof ocs[0]));
@@ -248,7 +273,8 @@ TEST(kernels_random_geometries) {
 }
 
 /* The shapes of the benchmark suite and the seed, scaled down, plus the chunking limits: more
- * than 256 channels per group (channel chunks) and more than 64 taps (tap chunks). */
+ * than 768 channels per group (channel chunks) and more than 64 taps (the dot kernel's tap
+ * chunks). */
 TEST(kernels_named_shapes) {
   tconv_threadpool *pools[3];
   size_t np = make_pools(pools);
@@ -260,7 +286,7 @@ TEST(kernels_named_shapes) {
       {7, 7, 7, 24, 20, 5, 5, 1, 1, 1, 1, 1, 2, 2, 2, 2, 0, 0},    /* d: k5 s1 same */
       {3, 5, 5, 40, 17, 5, 5, 2, 2, 1, 1, 1, 1, 2, 1, 2, 0, 0},    /* e/h: k5 s2 same */
       {4, 6, 6, 64, 1, 5, 5, 2, 2, 1, 1, 1, 1, 2, 1, 2, 0, 0},     /* f: 64->1 */
-      {2, 3, 3, 300, 9, 5, 5, 2, 2, 1, 1, 1, 1, 2, 1, 2, 0, 0},    /* g: 4x4, many channels */
+      {2, 3, 3, 800, 9, 5, 5, 2, 2, 1, 1, 1, 1, 2, 1, 2, 0, 0},    /* g: 4x4, many channels */
       {3, 8, 8, 37, 3, 5, 5, 2, 2, 1, 1, 1, 1, 2, 1, 2, 0, 0},     /* i: 128->3 */
       {1, 6, 5, 33, 35, 2, 2, 2, 2, 1, 1, 1, 0, 0, 0, 0, 0, 0},    /* j/k: k2 s2 valid */
       {1, 4, 3, 5, 7, 16, 16, 8, 8, 1, 1, 1, 4, 4, 4, 4, 0, 0},    /* l: k16 s8 */
@@ -386,8 +412,8 @@ TEST(kernels_column_phases_merged) {
       {2, 2, 13, 5, 4, 2, 1, 2, 2, 1, 1, 0, 1},    /* k4 s2 'same', 10 lanes */
       {1, 3, 17, 7, 2, 2, 1, 2, 1, 0, 0, 0, 2},    /* k2 s2 'valid': no edge windows */
       {3, 2, 11, 9, 3, 1, 2, 3, 2, 2, 3, 1, 3},    /* both edges cut, adjust, dilated rows */
-      {1, 2, 300, 33, 4, 3, 1, 4, 1, 3, 2, 0, 1},  /* channel chunks accumulate in scratch */
-      {1, 3, 11, 47, 5, 1, 1, 2, 5, 1, 6, 0, 3},   /* 25 taps: tap chunks */
+      {1, 2, 800, 33, 4, 3, 1, 4, 1, 3, 2, 0, 1},  /* channel chunks accumulate in scratch */
+      {1, 3, 37, 47, 5, 1, 1, 2, 5, 1, 6, 0, 3},   /* 25 taps: tap chunks */
       {2, 1, 12, 63, 1, 1, 1, 5, 1, 7, 1, 2, 0},   /* 315 lanes, crop past a whole window */
   };
   for (size_t i = 0; i < sizeof s / sizeof s[0]; i++) {
@@ -405,6 +431,7 @@ TEST(kernels_column_phases_merged) {
     CHECK_MSG(plan && plan->colmerge, "case %zu: not the merged route", i);
     tconv_plan_destroy(plan);
     free(k);
+    if (i == 4 || i == 5) check_k_split(&c, i == 4, i == 5);
     kcase_check_both_layouts(&c, 5150 + i, pools, np);
   }
   free_pools(pools, np);
@@ -414,7 +441,7 @@ TEST(kernels_column_phases_merged) {
  * of six images at a time, so tiles and blocks start inside an image group, the last group can
  * be short (batch 7, 13, 17) and its tiles then mix positions; stride 1 and 2 (phases with
  * their own row counts), 'same' borders where the six images share their valid taps, channel
- * chunks (300 channels), groups.  Each case first checks the route. */
+ * chunks (803 channels), groups.  Each case first checks the route. */
 TEST(kernels_position_major_rows) {
   tconv_threadpool *pools[3];
   size_t np = make_pools(pools);
@@ -423,7 +450,7 @@ TEST(kernels_position_major_rows) {
       {6, 3, 4, 67, 65, 3, 1, 1},   /* one whole group */
       {7, 3, 4, 67, 65, 3, 1, 1},   /* a group of 1 after it */
       {13, 4, 3, 64, 64, 5, 2, 1},  /* 2 groups + 1, four phases */
-      {17, 2, 5, 300, 17, 3, 2, 1}, /* channel chunks, group of 5 */
+      {17, 2, 5, 803, 17, 3, 2, 1}, /* channel chunks, group of 5 */
       {12, 5, 5, 128, 128, 5, 1, 2}, /* groups of the layer: 64 x 64 per group */
   };
   for (size_t i = 0; i < sizeof s / sizeof s[0]; i++) {
@@ -442,6 +469,7 @@ TEST(kernels_position_major_rows) {
               "case %zu: not position-major GEMM rows", i);
     tconv_plan_destroy(plan);
     free(k);
+    if (i == 3) check_k_split(&c, 1, 0);
     kcase_check_both_layouts(&c, 6160 + i, pools, np);
   }
   free_pools(pools, np);
