@@ -31,6 +31,7 @@
 #include "kernels/bwd_ukernel.h"
 #include "kernels/ref/ref.h"
 #include "kernels/ukernel.h"
+#include "plan/dispatch.h"
 #include "plan/plan_internal.h"
 
 enum { MR = TCONV_GEMM_MR, NR = TCONV_GEMM_NR, WMR = TCONV_BWDW_MR, WNR = TCONV_BWDW_NR };
@@ -63,6 +64,7 @@ typedef struct data_job {
   float *edge;    /* merge: per thread, rows whose run crosses the image edge, zero-filled */
   size_t edge_stride;
   tconv_gemm_ukernel_fn uk;
+  tconv_gemm64_ukernel_fn uk64; /* AVX-512: up to 4 adjacent channel panels per call, or NULL */
   size_t rows, items;
 } data_job;
 
@@ -188,8 +190,9 @@ static void data_item(void *ctx, size_t item, size_t thread) {
       }
       const unsigned flags = first ? 0u : TCONV_UK_ACCUMULATE;
       first = false;
-      for (size_t jt = 0; jt < j->ntiles; jt++) {
-        const size_t nr = j->icg - jt * j->nrp < j->nrp ? j->icg - jt * j->nrp : j->nrp;
+      const size_t np = j->uk64 ? TCONV_GEMM64_NP : 1; /* channel panels per call */
+      for (size_t jt = 0; jt < j->ntiles; jt += np) {
+        const size_t nr = j->icg - jt * j->nrp < np * j->nrp ? j->icg - jt * j->nrp : np * j->nrp;
         const float *base = j->packed + (grp * j->ntiles + jt) * j->taps * panel +
                             (j->dot ? 0 : k0 * NR);
         bool wfull = false; /* wptr holds every tap of the chunk (most tiles: reused) */
@@ -204,7 +207,11 @@ static void data_item(void *ctx, size_t item, size_t thread) {
           for (size_t m = 0; m < mrs[tl]; m++)
             crow[m] = j->dx + ((n[tl][m] * IH + ih[tl][m]) * IW + iw[tl][m]) * IC +
                       grp * j->icg + jt * j->nrp;
-          j->uk(mrs[tl], nr, kcs[tl], ks[tl], a[tl], wptr, crow, NULL, &params, flags);
+          if (j->uk64)
+            j->uk64(mrs[tl], nr, kcs[tl], ks[tl], a[tl], wptr, j->taps * panel, crow, NULL,
+                    &params, flags);
+          else
+            j->uk(mrs[tl], nr, kcs[tl], ks[tl], a[tl], wptr, crow, NULL, &params, flags);
         }
       }
     }
@@ -280,6 +287,10 @@ static tconv_status backward_data(const tconv_geometry *g, const float *kernel, 
 #if defined(__x86_64__)
   if (path == TCONV_PATH_AVX2)
     j.uk = j.dot ? tconv_f32_dot_ukernel_6x2__avx2_fma : tconv_f32_gemm_ukernel_6x16__avx2_fma;
+  /* the forward's AVX-512 kernel reads the same panels, 64 channels per call, in the same
+   * order per element (bitwise-equal results) */
+  if (path == TCONV_PATH_AVX2 && !j.dot && tconv_dispatch_avx512())
+    j.uk64 = tconv_f32_gemm_ukernel_6x64__avx512f;
 #else
   (void)path;
 #endif
