@@ -158,10 +158,12 @@ static int product_at_most(const size_t *v, size_t n, size_t limit) {
   return 1;
 }
 
-/* Tensors start on a cache line, as the peers' do (oneDNN's and PyTorch's allocators, and
- * TensorFlow's, align to 64 bytes) and as tconv_tensor_alloc's do. */
-static float *bench_alloc(size_t n) {
-  return aligned_alloc(64, (n * sizeof(float) + 63) & ~(size_t)63);
+/* The tensors come from tconv_tensor_alloc, as the layer API's and the CLI's do: on a cache
+ * line (as the peers' allocators place theirs), and from 2 MiB up on transparent huge pages
+ * (src/core/alloc.c). */
+static float *bench_alloc(tconv_tensor *t, size_t n) {
+  const size_t shape[1] = {n ? n : 1};
+  return tconv_tensor_alloc(t, 1, shape) == TCONV_OK ? t->data : NULL;
 }
 
 static int bench_one(const bench_shape *s, tconv_data_format fmt, size_t threads, double budget,
@@ -170,11 +172,12 @@ static int bench_one(const bench_shape *s, tconv_data_format fmt, size_t threads
   shape_geometry(s, fmt, &g);
   size_t xn = g.batch * g.in_h * g.in_w * g.in_c, yn = g.batch * g.out_h * g.out_w * g.out_c;
   size_t kn = g.kernel_h * g.kernel_w * g.out_c * g.in_c;
-  float *x = bench_alloc(xn), *y = bench_alloc(yn);
-  float *k = bench_alloc(kn), *b = bench_alloc(g.out_c);
-  float *dy = pass != PASS_FWD ? bench_alloc(yn) : NULL;
-  float *dx = pass == PASS_BWD_D ? bench_alloc(xn) : NULL;
-  float *dk = pass == PASS_BWD_W ? bench_alloc(kn) : NULL;
+  tconv_tensor t[7] = {{0}};
+  float *x = bench_alloc(&t[0], xn), *y = bench_alloc(&t[1], yn);
+  float *k = bench_alloc(&t[2], kn), *b = bench_alloc(&t[3], g.out_c);
+  float *dy = pass != PASS_FWD ? bench_alloc(&t[4], yn) : NULL;
+  float *dx = pass == PASS_BWD_D ? bench_alloc(&t[5], xn) : NULL;
+  float *dk = pass == PASS_BWD_W ? bench_alloc(&t[6], kn) : NULL;
   tconv_threadpool *pool = NULL;
   tconv_plan *plan = NULL;
   int rc = 0;
@@ -228,7 +231,7 @@ static int bench_one(const bench_shape *s, tconv_data_format fmt, size_t threads
 done:
   tconv_plan_destroy(plan);
   tconv_threadpool_destroy(pool);
-  free(x), free(y), free(k), free(b), free(dy), free(dx), free(dk);
+  for (size_t i = 0; i < 7; i++) tconv_tensor_free(&t[i]);
   return rc;
 }
 
