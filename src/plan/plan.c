@@ -388,10 +388,11 @@ static void gemm_item(void *ctx, size_t item, size_t thread) {
   /* the block's first row, then the next ones by stepping, without divisions; position-major
    * rows run (image group ng of MR images, jh, jw, image) with gsz images in the group (MR, or
    * fewer in the last one) */
-  const size_t P = ch * cw;
-  size_t ng = m0 / (MR * P), gsz = N - ng * MR < MR ? N - ng * MR : MR;
-  size_t n, jh, jw;
+  const size_t P = ch * cw; /* > 0: the phase has rows, or no item would run */
+  size_t ng = 0, gsz = MR, n, jh, jw;
   if (p->pos_major) {
+    ng = m0 / (MR * P); /* ng * MR < N since m0 < N * P */
+    gsz = N - ng * MR < MR ? N - ng * MR : MR;
     const size_t r = m0 - ng * MR * P;
     n = ng * MR + r % gsz, jh = r / gsz;
   } else {
@@ -625,9 +626,9 @@ static tconv_status gemm_run(const tconv_plan *p, const float *x, const float *b
   const tconv_axis *ah = &p->ax_h, *aw = &p->ax_w;
   const size_t nph = ah->nphase * aw->nphase;
   job.nslots = g->groups * nph;
-  /* tiles per block: enough to reuse each weight panel, few enough to spread over the threads
-   * (16 tiles of K = 256: 64x4x4 1024->512, 52 MB of weights, 3-5% faster than 8; the other
-   * GEMM shapes of the suite measured equal).  K = the longest call's. */
+  /* tiles per block: enough to reuse each weight panel, few enough to spread over the threads;
+   * 4096 / K of them for the longest call's K (16 at K = 256: 64x4x4 1024->512, with 52 MB of
+   * weights, measured 3-5% faster than 8; the other GEMM shapes of the suite equal) */
   const size_t ntaps_max = plan_taps_max(p);
   size_t kcc = (job.tap_chunk < ntaps_max ? job.tap_chunk : ntaps_max) * job.ic_chunk;
   size_t tpb = 24576 / (MR * (kcc ? kcc : 1));
