@@ -101,8 +101,8 @@ TCONV_API const char *tconv_last_error(void);
  * Allocation hook.  All memory the library allocates goes through these; tests use it to fail
  * every allocation in turn.  Pass NULLs to restore the default (malloc/free; blocks of 256
  * bytes and more 64-byte aligned, as the kernels like their tensors; on Linux blocks of 2 MiB
- * and more 2 MiB-aligned and advised onto transparent huge pages, unless the environment has
- * TCONV_HUGE_PAGES=0).  Not thread-safe: set it before using the library.
+ * and more 2 MiB-aligned, their whole 2 MiB pages advised onto transparent huge pages, unless
+ * the environment has TCONV_HUGE_PAGES=0).  Not thread-safe: set it before using the library.
  * ------------------------------------------------------------------------------------------- */
 typedef void *(*tconv_malloc_fn)(size_t size, void *ctx);
 typedef void (*tconv_free_fn)(void *ptr, void *ctx);

@@ -12,8 +12,9 @@
  * Blocks of 2 MiB and more are 2 MiB-aligned and asked to live on transparent huge pages (where
  * the kernel grants them only on request, THP "madvise"): tensors and packed weights of several
  * MiB read tile by tile otherwise miss the TLB often (256x14x14 64->1 k5 s2 5% faster, 64x4x4
- * 1024->512 3% with its 52 MB of packed weights, other suite shapes 0-2%).  The cost is at most
- * the rest of the last 2 MiB page per block.
+ * 1024->512 3% with its 52 MB of packed weights, other suite shapes 0-2%).  Only the block's
+ * whole 2 MiB pages are advised: its tail stays on small pages, so a 2.1 MiB tensor does not
+ * take 4 MiB of memory (the rounding up costs address space only, never touched).
  * TCONV_HUGE_PAGES=0 in the environment turns it off (to compare, or where memory is tight). */
 #define HUGE_PAGE ((size_t)2 << 20)
 static void *default_malloc(size_t size, void *ctx) {
@@ -24,7 +25,8 @@ static void *default_malloc(size_t size, void *ctx) {
   if (size >= HUGE_PAGE && !(env != NULL && strcmp(env, "0") == 0)) {
     const size_t rounded = (size + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1);
     void *p = aligned_alloc(HUGE_PAGE, rounded);
-    if (p != NULL) (void)madvise(p, rounded, MADV_HUGEPAGE); /* advice only: failure is fine */
+    if (p != NULL) /* advice only: failure is fine */
+      (void)madvise(p, size & ~(HUGE_PAGE - 1), MADV_HUGEPAGE);
     return p;
   }
 #endif

@@ -4,6 +4,9 @@
  * test. */
 #include <stdlib.h>
 #include <unistd.h>
+#if defined(__linux__)
+#include <malloc.h>
+#endif
 
 #include "io/container.h"
 #include "test.h"
@@ -250,13 +253,27 @@ TEST(limits_threadpool_threads) {
   CHECK(p == NULL);
 }
 
+#if defined(__linux__)
+/* The process's resident set in KiB (VmRSS), or -1. */
+static long test_rss_kib(void) {
+  FILE *f = fopen("/proc/self/status", "r");
+  char line[256];
+  long kib = -1;
+  while (f != NULL && fgets(line, sizeof line, f) != NULL)
+    if (strncmp(line, "VmRSS:", 6) == 0) kib = atol(line + 6);
+  if (f != NULL) fclose(f);
+  return kib;
+}
+#endif
+
 /* Tensor memory of the default allocator (src/core/alloc.c): from 256 bytes on a cache line;
  * from 2 MiB 2 MiB-aligned (asked to live on transparent huge pages), unless TCONV_HUGE_PAGES=0;
- * zero-filled either way.  The test installs the default allocator (so the fault-injection runs
- * count it among the tests with their own allocator and leave it out). */
+ * zero-filled either way; and no more memory than the tensor itself.  The test installs the
+ * default allocator (so the fault-injection runs count it among the tests with their own
+ * allocator and leave it out). */
 TEST(tensors_on_cache_lines_and_huge_pages) {
   tconv_set_allocator(NULL, NULL, NULL);
-  tconv_tensor t = {0};
+  tconv_tensor t = {0}, m[8] = {{0}};
   const size_t small = 1000, big = ((size_t)2 << 20) / sizeof(float) + 7;
   REQUIRE_OK(tconv_tensor_alloc(&t, 1, &small));
   CHECK(((uintptr_t)t.data & 63) == 0);
@@ -272,6 +289,22 @@ TEST(tensors_on_cache_lines_and_huge_pages) {
     t.data[big - 1] = 1.0f; /* the whole block is writable */
     tconv_tensor_free(&t);
   }
+  unsetenv("TCONV_HUGE_PAGES");
+#if defined(__linux__)
+  { /* only whole 2 MiB pages are advised: eight 2.1 MiB tensors, written in full, must not take
+     * 4 MiB each (they did when the rounded-up tail was advised too) */
+    const size_t n21 = ((size_t)2 << 20) / sizeof(float) + 25000;
+    mallopt(M_MMAP_THRESHOLD, 128 * 1024); /* blocks of their own, as in a fresh process */
+    const long before = test_rss_kib();
+    for (int i = 0; i < 8; i++) {
+      REQUIRE_OK(tconv_tensor_alloc(&m[i], 1, &n21));
+      for (size_t e = 0; e < n21; e += 1024) m[i].data[e] = 1.0f;
+    }
+    const long grown = test_rss_kib() - before;
+    CHECK_MSG(before < 0 || grown < 8 * 2662, "eight 2.1 MiB tensors took %ld KiB", grown);
+  }
+#endif
 done:
+  for (int i = 0; i < 8; i++) tconv_tensor_free(&m[i]);
   unsetenv("TCONV_HUGE_PAGES");
 }
