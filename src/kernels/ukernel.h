@@ -100,6 +100,26 @@ void tconv_f32_prow4_ukernel__avx512f(size_t n, size_t kc, size_t ntaps, const f
                                       size_t xs, const float *const *w, const float *bias,
                                       float *const *out, const tconv_uk_params *params,
                                       unsigned flags);
+/* Channel dot, one filter whose nb <= 4 column taps read consecutive input pixels: output
+ * p < np over row taps a < na (x[a]: column 0 of that input row, xs floats per column):
+ *   out[p*os] = init + sum over a, c < kc (8 at a time), b = nb-1 .. 0 with column
+ *               col = c0 + p + nb - 1 - b inside [0, ncols) of x[a][col*xs + c] * w[(a*nb + b)*kc + c]
+ *   kc a multiple of 8; per 8-channel step the taps b descending; each output's 8 lanes of
+ *   partial sums reduced by a fixed tree.  Columns outside [0, ncols) are neither read nor
+ *   summed.  init = bias[0] or 0; CLAMP as for the GEMM kernel.  The AVX-512VL build runs
+ *   blocks of 16 outputs instead of 8, bitwise equal. */
+void tconv_f32_cdot_ukernel__avx2_fma(size_t np, size_t kc, size_t na, size_t nb,
+                                      const float *const *x, ptrdiff_t c0, size_t ncols,
+                                      size_t xs, const float *w, const float *bias, float *out,
+                                      size_t os, const tconv_uk_params *params, unsigned flags);
+void tconv_f32_cdot_ukernel__avx512f(size_t np, size_t kc, size_t na, size_t nb,
+                                     const float *const *x, ptrdiff_t c0, size_t ncols,
+                                     size_t xs, const float *w, const float *bias, float *out,
+                                     size_t os, const tconv_uk_params *params, unsigned flags);
+typedef void (*tconv_cdot_ukernel_fn)(size_t np, size_t kc, size_t na, size_t nb,
+                                      const float *const *x, ptrdiff_t c0, size_t ncols,
+                                      size_t xs, const float *w, const float *bias, float *out,
+                                      size_t os, const tconv_uk_params *params, unsigned flags);
 /* Channel lanes, the pixels jj < npix of nrows phase rows r (rows sharing their valid row
  * taps), each pixel over its valid taps (a < na rows, b in [lo[jj*ls], hi[jj*ls]) columns out
  * of the phase's nb, all nb for jj in [ja, jb); na = 0: bias only):

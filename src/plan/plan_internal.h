@@ -31,7 +31,8 @@ struct tconv_plan {
   size_t *pack_off;        /* (group * nphase_h + ph) * nphase_w + pw -> offset in packed */
   float *zero;             /* icg zeros: the input of taps that fall outside the image */
   int direct;              /* TCONV_DIRECT_*: a direct row path for the AVX2 route (direct.c) */
-  float *rowpack;          /* pixel lanes: per (group, phase) taps x icg x ocg */
+  float *rowpack;          /* per (group, phase): taps x icg x ocg (pixel lanes) or
+                              taps x ocg x icg (channel dot) */
   size_t *rowpack_off;     /* (group * nphase_h + ph) * nphase_w + pw -> offset in rowpack */
   size_t xpad_l, xpad_w;   /* pixel lanes: planar input row = xpad_l zeros, in_w, zeros */
   /* Column phases merged into the filters ("colmerge", plan.c): ax_w is then the axis of the
@@ -50,7 +51,7 @@ struct tconv_plan {
                               [ja, jb) whose column taps are all valid (ja = jb: none) */
 };
 
-enum { TCONV_DIRECT_NONE = 0, TCONV_DIRECT_PROW = 1, TCONV_DIRECT_CPIX = 2 };
+enum { TCONV_DIRECT_NONE = 0, TCONV_DIRECT_PROW = 1, TCONV_DIRECT_CPIX = 2, TCONV_DIRECT_CDOT = 3 };
 
 tconv_status tconv_plan_run_nhwc(const tconv_plan *p, const float *x, const float *bias,
                                  const tconv_activation *act, float *y, tconv_threadpool *pool,

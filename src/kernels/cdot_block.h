@@ -1,0 +1,103 @@
+/* The channel-dot kernel's body (one filter, few filters' layers with many channels: 64->1,
+ * 56->1), shared by its AVX2 file (16 ymm registers: blocks of 8 outputs) and its AVX-512 file
+ * (32 ymm registers: blocks of 16).  The lanes hold 8 consecutive input channels of one NHWC
+ * pixel; every output's sum runs in the same order whatever its block (row taps, then 8-channel
+ * steps, then column taps descending, lanes reduced by one fixed tree), so the two files give
+ * bitwise-identical results.  Include after defining CDOT_PMAX and CDOT_FN. */
+#include <immintrin.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "kernels/ukernel.h"
+
+#define INLINE static inline __attribute__((always_inline))
+
+/* The 8 lanes of v summed in a fixed tree: ((l0+l4)+(l2+l6)) + ((l1+l5)+(l3+l7)). */
+INLINE float cdot_hsum8(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+/* P outputs from p0, their NB column taps one input pixel apart: window pixel i (i < P + NB -
+ * 1, input column c0 + p0 + i) holds what output p reads with tap b = p + NB - 1 - i, so each
+ * input vector is loaded once and feeds up to NB outputs (64->1 k5 s2, P = 8: 13 loads per 24
+ * FMAs instead of 27).  MASKED blocks (on a row's edges) skip the window pixels outside
+ * [0, ncols): those taps are neither read nor summed. */
+INLINE void cdot_block(const size_t P, const size_t NB, const bool MASKED, size_t p0, size_t kc,
+                       size_t na, const float *const *x, ptrdiff_t c0, size_t ncols, size_t xs,
+                       const float *w, float bias, float *out, size_t os,
+                       const tconv_uk_params *params, unsigned flags) {
+  const ptrdiff_t cb = c0 + (ptrdiff_t)p0; /* the column of window pixel 0 */
+  const ptrdiff_t ilo = MASKED && cb < 0 ? -cb : 0, ihi = MASKED ? (ptrdiff_t)ncols - cb : 0;
+  __m256 acc[CDOT_PMAX];
+#pragma GCC unroll 16
+  for (size_t p = 0; p < P; p++) acc[p] = _mm256_setzero_ps();
+  for (size_t a = 0; a < na; a++) {
+    const float *xa = x[a], *wa = w + a * NB * kc;
+    for (size_t k = 0; k < kc; k += 8) {
+      __m256 wv[4];
+#pragma GCC unroll 4
+      for (size_t b = 0; b < NB; b++) wv[b] = _mm256_loadu_ps(wa + b * kc + k);
+#pragma GCC unroll 20
+      for (size_t i = 0; i < P + NB - 1; i++) {
+        if (MASKED && ((ptrdiff_t)i < ilo || (ptrdiff_t)i >= ihi)) continue;
+        const __m256 xv = _mm256_loadu_ps(xa + (size_t)(cb + (ptrdiff_t)i) * xs + k);
+#pragma GCC unroll 4
+        for (size_t b = NB; b-- > 0;) {
+          const size_t p = i + b - (NB - 1); /* wraps past P when i + b < NB - 1 */
+          if (p < P) acc[p] = _mm256_fmadd_ps(xv, wv[b], acc[p]);
+        }
+      }
+    }
+  }
+#pragma GCC unroll 16
+  for (size_t p = 0; p < P; p++) {
+    float v = cdot_hsum8(acc[p]) + bias;
+    if (flags & TCONV_UK_CLAMP) {
+      v = v < params->lo ? params->lo : v;
+      v = v > params->hi ? params->hi : v;
+    }
+    out[(p0 + p) * os] = v;
+  }
+}
+
+#define CDOT_CASE(NB, P)                                                                           \
+  case NB * 32 + P:                                                                                \
+    if (full)                                                                                      \
+      cdot_block(P, NB, false, p0, kc, na, x, c0, ncols, xs, w, b0, out, os, params, flags);      \
+    else                                                                                           \
+      cdot_block(P, NB, true, p0, kc, na, x, c0, ncols, xs, w, b0, out, os, params, flags);       \
+    break;
+#define CDOT_CASES8(NB)                                                                            \
+  CDOT_CASE(NB, 1) CDOT_CASE(NB, 2) CDOT_CASE(NB, 3) CDOT_CASE(NB, 4) CDOT_CASE(NB, 5)            \
+  CDOT_CASE(NB, 6) CDOT_CASE(NB, 7) CDOT_CASE(NB, 8)
+#if CDOT_PMAX == 16
+#define CDOT_CASES(NB)                                                                             \
+  CDOT_CASES8(NB) CDOT_CASE(NB, 9) CDOT_CASE(NB, 10) CDOT_CASE(NB, 11) CDOT_CASE(NB, 12)          \
+  CDOT_CASE(NB, 13) CDOT_CASE(NB, 14) CDOT_CASE(NB, 15) CDOT_CASE(NB, 16)
+#else
+#define CDOT_CASES(NB) CDOT_CASES8(NB)
+#endif
+
+void CDOT_FN(size_t np, size_t kc, size_t na, size_t nb, const float *const *x, ptrdiff_t c0,
+             size_t ncols, size_t xs, const float *w, const float *bias, float *out, size_t os,
+             const tconv_uk_params *params, unsigned flags) {
+  const float b0 = bias ? bias[0] : 0.0f;
+  for (size_t p0 = 0; p0 < np;) {
+    /* blocks of PMAX, the last two evened out (14 = 7 + 7 with PMAX 8, not 8 + 6) */
+    size_t pn = np - p0;
+    if (pn > CDOT_PMAX) pn = pn < 2 * CDOT_PMAX ? (pn + 1) / 2 : CDOT_PMAX;
+    const ptrdiff_t cb = c0 + (ptrdiff_t)p0;
+    const bool full = cb >= 0 && cb + (ptrdiff_t)(pn + nb - 1) <= (ptrdiff_t)ncols;
+    switch (nb * 32 + pn) {
+      CDOT_CASES(1)
+      CDOT_CASES(2)
+      CDOT_CASES(3)
+      CDOT_CASES(4)
+      default: return; /* nb outside 1..4: not a layer of this kernel (the planner's bound) */
+    }
+    p0 += pn;
+  }
+}
