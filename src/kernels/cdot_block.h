@@ -63,6 +63,51 @@ INLINE void cdot_block(const size_t P, const size_t NB, const bool MASKED, size_
   }
 }
 
+/* P outputs from p0 x R filters (2..4), tap by tap: for row tap a and column tap b, R weight
+ * vectors per 8-channel step feed the P outputs' input vectors (window pixel p + NB - 1 - b, as
+ * above).  Sums in the order row taps, column taps, channels; MASKED blocks skip the outputs
+ * whose column for tap b lies outside [0, ncols). */
+INLINE void cdotr_block(const size_t P, const size_t R, const bool MASKED, size_t p0, size_t kc,
+                        size_t na, size_t nb, const float *const *x, ptrdiff_t c0, size_t ncols,
+                        size_t xs, const float *w, const float *bias, float *out, size_t os,
+                        const tconv_uk_params *params, unsigned flags) {
+  const ptrdiff_t cb = c0 + (ptrdiff_t)p0;
+  __m256 acc[CDOT_PMAX * 3];
+#pragma GCC unroll 32
+  for (size_t i = 0; i < P * R; i++) acc[i] = _mm256_setzero_ps();
+  for (size_t a = 0; a < na; a++)
+    for (size_t b = 0; b < nb; b++) {
+      /* output p reads column cb + p + nb - 1 - b: valid for p in [plo, phi) */
+      const ptrdiff_t off = cb + (ptrdiff_t)(nb - 1 - b);
+      const ptrdiff_t plo = MASKED && off < 0 ? -off : 0;
+      const ptrdiff_t phi = MASKED ? (ptrdiff_t)ncols - off : (ptrdiff_t)P;
+      const float *wt = w + (a * nb + b) * R * kc;
+      for (size_t k = 0; k < kc; k += 8) {
+        __m256 wv[4];
+#pragma GCC unroll 4
+        for (size_t r = 0; r < R; r++) wv[r] = _mm256_loadu_ps(wt + r * kc + k);
+#pragma GCC unroll 16
+        for (size_t p = 0; p < P; p++) {
+          if (MASKED && ((ptrdiff_t)p < plo || (ptrdiff_t)p >= phi)) continue;
+          const __m256 xv = _mm256_loadu_ps(x[a] + (size_t)(off + (ptrdiff_t)p) * xs + k);
+#pragma GCC unroll 4
+          for (size_t r = 0; r < R; r++) acc[p * R + r] = _mm256_fmadd_ps(xv, wv[r], acc[p * R + r]);
+        }
+      }
+    }
+#pragma GCC unroll 16
+  for (size_t p = 0; p < P; p++)
+#pragma GCC unroll 4
+    for (size_t r = 0; r < R; r++) {
+      float v = cdot_hsum8(acc[p * R + r]) + (bias ? bias[r] : 0.0f);
+      if (flags & TCONV_UK_CLAMP) {
+        v = v < params->lo ? params->lo : v;
+        v = v > params->hi ? params->hi : v;
+      }
+      out[(p0 + p) * os + r] = v;
+    }
+}
+
 #define CDOT_CASE(NB, P)                                                                           \
   case NB * 32 + P:                                                                                \
     if (full)                                                                                      \
@@ -97,6 +142,46 @@ void CDOT_FN(size_t np, size_t kc, size_t na, size_t nb, const float *const *x, 
       CDOT_CASES(3)
       CDOT_CASES(4)
       default: return; /* nb outside 1..4: not a layer of this kernel (the planner's bound) */
+    }
+    p0 += pn;
+  }
+}
+
+#define CDOTR_CASE(R, P)                                                                           \
+  case R * 32 + P:                                                                                 \
+    if (full)                                                                                      \
+      cdotr_block(P, R, false, p0, kc, na, nb, x, c0, ncols, xs, w, bias, out, os, params, flags); \
+    else                                                                                           \
+      cdotr_block(P, R, true, p0, kc, na, nb, x, c0, ncols, xs, w, bias, out, os, params, flags);  \
+    break;
+#define CDOTR_CASES4(R) CDOTR_CASE(R, 1) CDOTR_CASE(R, 2) CDOTR_CASE(R, 3) CDOTR_CASE(R, 4)
+#if CDOT_PMAX == 16 /* 32 registers: up to 24 accumulators */
+#define CDOTR_PMAX(R) ((R) == 2 ? 12 : (R) == 3 ? 8 : 6)
+#define CDOTR_CASES                                                                                \
+  CDOTR_CASES4(2) CDOTR_CASE(2, 5) CDOTR_CASE(2, 6) CDOTR_CASE(2, 7) CDOTR_CASE(2, 8)             \
+  CDOTR_CASE(2, 9) CDOTR_CASE(2, 10) CDOTR_CASE(2, 11) CDOTR_CASE(2, 12)                          \
+  CDOTR_CASES4(3) CDOTR_CASE(3, 5) CDOTR_CASE(3, 6) CDOTR_CASE(3, 7) CDOTR_CASE(3, 8)             \
+  CDOTR_CASES4(4) CDOTR_CASE(4, 5) CDOTR_CASE(4, 6)
+#else /* 16 registers: up to 12 accumulators */
+#define CDOTR_PMAX(R) ((R) == 2 ? 6 : (R) == 3 ? 4 : 3)
+#define CDOTR_CASES                                                                                \
+  CDOTR_CASES4(2) CDOTR_CASE(2, 5) CDOTR_CASE(2, 6) CDOTR_CASES4(3)                              \
+  CDOTR_CASE(4, 1) CDOTR_CASE(4, 2) CDOTR_CASE(4, 3)
+#endif
+
+void CDOTR_FN(size_t R, size_t np, size_t kc, size_t na, size_t nb, const float *const *x,
+              ptrdiff_t c0, size_t ncols, size_t xs, const float *w, const float *bias,
+              float *out, size_t os, const tconv_uk_params *params, unsigned flags) {
+  if (R < 2 || R > 4) return; /* not a layer of this kernel (the planner's bound) */
+  const size_t pmax = CDOTR_PMAX(R);
+  for (size_t p0 = 0; p0 < np;) {
+    size_t pn = np - p0;
+    if (pn > pmax) pn = pn < 2 * pmax ? (pn + 1) / 2 : pmax;
+    const ptrdiff_t cb = c0 + (ptrdiff_t)p0;
+    const bool full = cb >= 0 && cb + (ptrdiff_t)(pn + nb - 1) <= (ptrdiff_t)ncols;
+    switch (R * 32 + pn) {
+      CDOTR_CASES
+      default: return;
     }
     p0 += pn;
   }

@@ -116,10 +116,28 @@ void tconv_f32_cdot_ukernel__avx512f(size_t np, size_t kc, size_t na, size_t nb,
                                      const float *const *x, ptrdiff_t c0, size_t ncols,
                                      size_t xs, const float *w, const float *bias, float *out,
                                      size_t os, const tconv_uk_params *params, unsigned flags);
+/* Channel dot for R = 2..4 filters (nb column taps one input pixel apart, any count): for
+ * p < np, r < R, over row taps a < na, column taps b < nb whose column
+ * col = c0 + p + nb - 1 - b lies inside [0, ncols):
+ *   out[p*os + r] = init[r] + sum over a, b, c < kc of x[a][col*xs + c] * w[((a*nb + b)*R + r)*kc + c]
+ *   in that order (lanes reduced as above); AVX2 and AVX-512VL builds bitwise equal. */
+void tconv_f32_cdotr_ukernel__avx2_fma(size_t R, size_t np, size_t kc, size_t na, size_t nb,
+                                       const float *const *x, ptrdiff_t c0, size_t ncols,
+                                       size_t xs, const float *w, const float *bias, float *out,
+                                       size_t os, const tconv_uk_params *params, unsigned flags);
+void tconv_f32_cdotr_ukernel__avx512f(size_t R, size_t np, size_t kc, size_t na, size_t nb,
+                                      const float *const *x, ptrdiff_t c0, size_t ncols,
+                                      size_t xs, const float *w, const float *bias, float *out,
+                                      size_t os, const tconv_uk_params *params, unsigned flags);
 typedef void (*tconv_cdot_ukernel_fn)(size_t np, size_t kc, size_t na, size_t nb,
                                       const float *const *x, ptrdiff_t c0, size_t ncols,
                                       size_t xs, const float *w, const float *bias, float *out,
                                       size_t os, const tconv_uk_params *params, unsigned flags);
+typedef void (*tconv_cdotr_ukernel_fn)(size_t R, size_t np, size_t kc, size_t na, size_t nb,
+                                       const float *const *x, ptrdiff_t c0, size_t ncols,
+                                       size_t xs, const float *w, const float *bias, float *out,
+                                       size_t os, const tconv_uk_params *params, unsigned flags);
+
 /* Channel lanes, the pixels jj < npix of nrows phase rows r (rows sharing their valid row
  * taps), each pixel over its valid taps (a < na rows, b in [lo[jj*ls], hi[jj*ls]) columns out
  * of the phase's nb, all nb for jj in [ja, jb); na = 0: bias only):

@@ -2,7 +2,7 @@
  * keeps the GEMM route).  Each runs work items of whole output rows (n, oh), so every output is
  * summed by one item in a fixed order: bitwise identical for any thread count.
  *
- * Pixel lanes ("prow", <= 4 filters per group: 1->1, 3->3, 128->3): the lanes hold
+ * Pixel lanes ("prow", <= 4 filters per group and few channels: 1->1, 3->3): the lanes hold
  * 8 consecutive output pixels of one phase row, which read 8 consecutive input pixels for every
  * tap.  The input is first copied to a planar, zero-padded layout [n][h][c][pad | w | pad] so
  * that each tap is one unaligned load with no border test (taps outside the row read zeros; in
@@ -10,9 +10,10 @@
  * [filter][phase][j] and are interleaved into the NHWC output row with the bias and clamp
  * already applied.
  *
- * Channel dot ("cdot", one filter and 16+ channels: 64->1, 56->1): the lanes hold 8 channels
- * of one NHWC input pixel, read in place; the outputs of a phase row share each input vector
- * across their column taps, and each output's lanes are reduced once at the end.
+ * Channel dot ("cdot", <= 4 filters per group and 16+ channels: 64->1, 56->1, 128->3): the
+ * lanes hold 8 channels of one NHWC input pixel, read in place; with one filter the outputs of
+ * a phase row share each input vector across their column taps; each output's lanes are
+ * reduced once at the end.
  *
  * Channel lanes ("cpix", few input channels and more than 4 filters: 1->32): one output pixel
  * at a time over its valid-tap rectangle, 16 filters per panel (the GEMM packing), with no
@@ -123,13 +124,16 @@ static tconv_status pack_rows(tconv_plan *p, bool by_filter) {
   return TCONV_OK;
 }
 
-/* Channel dot: one filter per group, channels in whole 8-lane vectors (16 or more: with
- * fewer, the pixel lanes' planar rows hold more work per load), every column phase's taps one
- * input pixel apart and at most 4 of them (the kernel's register budget).  64->1 k5 s2 on
- * 14x14 images: 3.4 -> 2.25 ms at 1 thread; 56->1 k9 s3 on 128x128: 2.3 -> 1.6 ms. */
+/* Channel dot: at most 4 filters per group, channels in whole 8-lane vectors (16 or more:
+ * with fewer, the pixel lanes' planar rows hold more work per load), every column phase's taps
+ * one input pixel apart and at most 4 of them (the one-filter kernel's register budget; wider
+ * kernels against narrow inputs would mostly loop over masked taps).  At 1 thread, against
+ * pixel lanes: 64->1 k5 s2 on 14x14 images 3.4 -> 2.25 ms (AVX-512VL build; AVX2 2.4); 56->1
+ * k9 s3 on 128x128 2.3 -> 1.6 ms; 128->2 k4 s2 12-13% faster; 128->3 k5 s2 on 32x32 equal;
+ * 256->4 k3 s2 on 16x16 17% faster (AVX2 build: 7% slower). */
 static bool cdot_fits(const tconv_plan *p) {
   const tconv_axis *aw = &p->ax_w;
-  if (p->ocg != 1 || p->icg < 16 || p->icg % 8 || !axis_uniform(aw)) return false;
+  if (p->ocg > 4 || p->icg < 16 || p->icg % 8 || !axis_uniform(aw)) return false;
   for (size_t pw = 0; pw < aw->nphase; pw++)
     if (aw->tstart[pw + 1] - aw->tstart[pw] > 4 || axis_step(aw, pw) > 1) return false;
   return true;
@@ -206,6 +210,7 @@ typedef struct direct_job {
   size_t rb_off;       /* prow: byte offset of the row buffers */
   tconv_cpix_ukernel_fn cpix; /* cpix: the AVX2 or the AVX-512 kernel */
   tconv_cdot_ukernel_fn cdot; /* cdot: the AVX2 or the AVX-512VL build */
+  tconv_cdotr_ukernel_fn cdotr;
 } direct_job;
 
 #if defined(__x86_64__) /* the kernels below are x86 only; plan.c calls this only there */
@@ -565,7 +570,7 @@ static void cdot_item(void *ctx, size_t item, size_t thread) {
   const tconv_geometry *g = &p->g;
   const tconv_axis *ah = &p->ax_h, *aw = &p->ax_w;
   const size_t OH = g->out_h, OW = g->out_w, OC = g->out_c, IC = g->in_c, IW = g->in_w;
-  const size_t icg = p->icg, sw = aw->s, sh = ah->s;
+  const size_t icg = p->icg, ocg = p->ocg, sw = aw->s, sh = ah->s;
   const size_t n = item / j->nbands, oh0 = item % j->nbands * j->band;
   const size_t oh1 = oh0 + j->band < OH ? oh0 + j->band : OH;
   const float **xt = (const float **)((unsigned char *)j->scratch + thread * j->scratch_stride);
@@ -599,10 +604,16 @@ static void cdot_item(void *ctx, size_t item, size_t thread) {
         const size_t ntw = aw->tstart[pw + 1] - aw->tstart[pw], qoff = (pw + aw->pb) / sw;
         const size_t *ew = aw->e + aw->tstart[pw];
         const float *wg = p->rowpack + p->rowpack_off[(grp * ah->nphase + ph) * aw->nphase + pw];
-        j->cdot((OW - pw + sw - 1) / sw, icg, ntw ? hi - lo : 0, ntw ? ntw : 1, xt,
-                ntw ? (ptrdiff_t)qoff - (ptrdiff_t)ew[ntw - 1] : 0, IW, IC, wg + lo * ntw * icg,
-                j->bias ? j->bias + grp : NULL, yrow + pw * OC + grp, sw * OC, &j->params,
-                j->flags);
+        const size_t npix = (OW - pw + sw - 1) / sw, na = ntw ? hi - lo : 0;
+        const ptrdiff_t c0 = ntw ? (ptrdiff_t)qoff - (ptrdiff_t)ew[ntw - 1] : 0;
+        const float *wa = wg + lo * ntw * ocg * icg, *bias = j->bias ? j->bias + grp * ocg : NULL;
+        float *y0 = yrow + pw * OC + grp * ocg;
+        if (ocg == 1)
+          j->cdot(npix, icg, na, ntw ? ntw : 1, xt, c0, IW, IC, wa, bias, y0, sw * OC, &j->params,
+                  j->flags);
+        else
+          j->cdotr(ocg, npix, icg, na, ntw, xt, c0, IW, IC, wa, bias, y0, sw * OC, &j->params,
+                   j->flags);
       }
     }
     if (j->act_after) tconv_activation_apply(j->act, yrow, OW * OC);
@@ -694,6 +705,8 @@ tconv_status tconv_direct_run(const tconv_plan *p, const float *x, const float *
       if (p->ax_h.tstart[q + 1] - p->ax_h.tstart[q] > nth) nth = p->ax_h.tstart[q + 1] - p->ax_h.tstart[q];
     j.cdot = tconv_dispatch_avx512() ? tconv_f32_cdot_ukernel__avx512f
                                      : tconv_f32_cdot_ukernel__avx2_fma;
+    j.cdotr = tconv_dispatch_avx512() ? tconv_f32_cdotr_ukernel__avx512f
+                                      : tconv_f32_cdotr_ukernel__avx2_fma;
     j.scratch_stride = ((nth < g->in_h ? nth : g->in_h) * sizeof(float *) + 63) & ~(size_t)63;
     j.scratch = tconv_alloc(threads * j.scratch_stride + 64);
     RETURN_IF(j.scratch == NULL, TCONV_OUT_OF_MEMORY, "forward: cannot allocate the tap lists");

@@ -398,38 +398,44 @@ TEST(kernels_pixel_lanes_row_groups) {
   free_pools(pools, np);
 }
 
-/* Channel dot (one filter per group, 16+ channels in whole vectors, at most 4 column taps per
- * phase one input pixel apart): phase rows of 1..40 pixels (blocks of 8 or 16 and their short
- * last blocks; rows whose every block meets an edge), edge pixels whose column taps stick out
- * on either side (and inputs narrower than the kernel, where every block is masked), phases
- * and rows with no tap (kernel under the stride: bias only), 1..4 column taps, dilated rows,
- * adjust, crops, groups, 'valid' and 'same', every activation, NCHW; batches and bands so that
- * the next item's rows are prefetched across images and within one.  Each case first checks
- * the route; kcase_check compares the AVX2 and AVX-512VL builds bitwise. */
+/* Channel dot (1..4 filters per group, 16+ channels in whole vectors, at most 4 column taps per
+ * phase one input pixel apart): phase rows of 1..40 pixels (blocks of 8 or 16 outputs with one
+ * filter, 3..12 with more, and their short last blocks; rows whose every block meets an edge),
+ * edge pixels whose column taps stick out on either side (and inputs narrower than the kernel,
+ * where every block is masked), phases and rows with no tap (kernel under the stride: bias
+ * only), 1..4 column taps, dilated rows, adjust, crops, groups, 'valid' and 'same', every
+ * activation, NCHW; batches and bands so that the next item's rows are prefetched across
+ * images and within one.  Each case first checks the route; kcase_check compares the AVX2 and
+ * AVX-512VL builds bitwise. */
 TEST(kernels_channel_dot) {
   tconv_threadpool *pools[3];
   size_t np = make_pools(pools);
-  /* n ih iw ic groups kh kw sh sw dh pt pb pl pr ah aw act */
-  const size_t s[][17] = {
-      {4, 6, 6, 64, 1, 5, 5, 2, 2, 1, 1, 2, 1, 2, 0, 0, 0},   /* f: 64->1 k5 s2 'same' */
-      {1, 9, 40, 56, 1, 9, 9, 3, 3, 1, 3, 3, 3, 3, 0, 0, 1},  /* m: k9 s3, 40-pixel rows */
-      {3, 5, 7, 16, 1, 3, 3, 1, 1, 1, 1, 1, 1, 1, 0, 0, 2},   /* k3 s1 'same', 16 channels */
-      {2, 4, 17, 24, 1, 4, 4, 1, 1, 2, 0, 0, 0, 0, 0, 0, 3},  /* 4 column taps, 'valid' */
-      {1, 3, 1, 32, 1, 5, 5, 2, 2, 1, 0, 0, 0, 0, 0, 0, 0},   /* one input column: all masked */
-      {2, 2, 2, 16, 1, 8, 8, 2, 2, 1, 3, 3, 3, 3, 1, 1, 1},   /* input narrower than the taps */
-      {3, 5, 9, 40, 1, 1, 1, 2, 3, 1, 0, 0, 0, 0, 1, 2, 0},   /* k1 s2,3: empty phases, adjust */
-      {2, 4, 23, 32, 2, 2, 4, 3, 2, 2, 1, 0, 2, 1, 0, 1, 2},  /* groups, dilated rows, crops */
-      {9, 3, 15, 48, 1, 3, 2, 1, 2, 1, 0, 1, 0, 0, 0, 0, 3},  /* 15-pixel rows, batch 9 */
+  /* n ih iw ic groups ocg kh kw sh sw dh pt pb pl pr ah aw act */
+  const size_t s[][18] = {
+      {4, 6, 6, 64, 1, 1, 5, 5, 2, 2, 1, 1, 2, 1, 2, 0, 0, 0},   /* f: 64->1 k5 s2 'same' */
+      {1, 9, 40, 56, 1, 1, 9, 9, 3, 3, 1, 3, 3, 3, 3, 0, 0, 1},  /* m: k9 s3, 40-pixel rows */
+      {3, 5, 7, 16, 1, 1, 3, 3, 1, 1, 1, 1, 1, 1, 1, 0, 0, 2},   /* k3 s1 'same', 16 channels */
+      {2, 4, 17, 24, 1, 1, 4, 4, 1, 1, 2, 0, 0, 0, 0, 0, 0, 3},  /* 4 column taps, 'valid' */
+      {1, 3, 1, 32, 1, 1, 5, 5, 2, 2, 1, 0, 0, 0, 0, 0, 0, 0},   /* one input column: all masked */
+      {2, 2, 2, 16, 1, 1, 8, 8, 2, 2, 1, 3, 3, 3, 3, 1, 1, 1},   /* input narrower than the taps */
+      {3, 5, 9, 40, 1, 1, 1, 1, 2, 3, 1, 0, 0, 0, 0, 1, 2, 0},   /* k1 s2,3: empty phases, adjust */
+      {2, 4, 23, 32, 2, 1, 2, 4, 3, 2, 2, 1, 0, 2, 1, 0, 1, 2},  /* groups, dilated rows, crops */
+      {9, 3, 15, 48, 1, 1, 3, 2, 1, 2, 1, 0, 1, 0, 0, 0, 0, 3},  /* 15-pixel rows, batch 9 */
+      {2, 5, 29, 32, 1, 3, 5, 5, 2, 2, 1, 1, 2, 1, 2, 0, 0, 0},  /* i: 3 filters, k5 s2 'same' */
+      {1, 4, 27, 16, 1, 2, 4, 4, 1, 1, 1, 1, 2, 2, 1, 0, 0, 1},  /* 2 filters, 4 taps, 27 pixels */
+      {3, 3, 7, 24, 1, 4, 3, 3, 2, 2, 1, 0, 1, 1, 1, 1, 1, 3},   /* 4 filters, adjust */
+      {2, 3, 2, 32, 2, 2, 8, 8, 2, 2, 2, 3, 3, 3, 3, 0, 1, 2},   /* groups of 2, narrow input */
+      {1, 2, 13, 40, 1, 3, 2, 2, 3, 3, 1, 0, 0, 1, 0, 2, 0, 1},  /* kernel under the stride */
   };
   for (size_t i = 0; i < sizeof s / sizeof s[0]; i++) {
     kcase c = kcase_base();
     c.n = s[i][0], c.ih = s[i][1], c.iw = s[i][2], c.ic = s[i][3], c.groups = s[i][4];
-    c.oc = c.groups, c.kh = s[i][5], c.kw = s[i][6], c.sh = s[i][7], c.sw = s[i][8];
-    c.dh = s[i][9], c.pt = s[i][10], c.pb = s[i][11], c.pl = s[i][12], c.pr = s[i][13];
-    c.ah = s[i][14], c.aw = s[i][15], c.act = CASE_ACTS[s[i][16]];
+    c.oc = c.groups * s[i][5], c.kh = s[i][6], c.kw = s[i][7], c.sh = s[i][8], c.sw = s[i][9];
+    c.dh = s[i][10], c.pt = s[i][11], c.pb = s[i][12], c.pl = s[i][13], c.pr = s[i][14];
+    c.ah = s[i][15], c.aw = s[i][16], c.act = CASE_ACTS[s[i][17]];
     tconv_geometry g;
     CHECK(kcase_geometry(&c, &g));
-    float *k = calloc(g.kernel_h * g.kernel_w * g.in_c, sizeof(float));
+    float *k = calloc(g.kernel_h * g.kernel_w * g.in_c * s[i][5], sizeof(float));
     tconv_plan *plan = NULL;
     CHECK_OK(tconv_plan_create(&g, k, &plan));
     CHECK_MSG(plan && plan->direct == TCONV_DIRECT_CDOT, "case %zu: not the channel-dot route", i);

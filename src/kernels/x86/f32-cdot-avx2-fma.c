@@ -3,5 +3,6 @@
  * src/kernels/cdot_block.h; contract: src/kernels/ukernel.h. */
 #define CDOT_PMAX 8
 #define CDOT_FN tconv_f32_cdot_ukernel__avx2_fma
+#define CDOTR_FN tconv_f32_cdotr_ukernel__avx2_fma
 #include "kernels/cdot_block.h"
 #endif /* __x86_64__ */

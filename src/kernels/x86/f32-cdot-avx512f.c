@@ -5,5 +5,6 @@
  * depend on its block.  The body is src/kernels/cdot_block.h; contract: src/kernels/ukernel.h. */
 #define CDOT_PMAX 16
 #define CDOT_FN tconv_f32_cdot_ukernel__avx512f
+#define CDOTR_FN tconv_f32_cdotr_ukernel__avx512f
 #include "kernels/cdot_block.h"
 #endif /* __x86_64__ */
