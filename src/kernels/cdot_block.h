@@ -23,14 +23,15 @@ INLINE float cdot_hsum8(__m256 v) {
 /* P outputs from p0, their NB column taps one input pixel apart: window pixel i (i < P + NB -
  * 1, input column c0 + p0 + i) holds what output p reads with tap b = p + NB - 1 - i, so each
  * input vector is loaded once and feeds up to NB outputs (64->1 k5 s2, P = 8: 13 loads per 24
- * FMAs instead of 27).  MASKED blocks (on a row's edges) skip the window pixels outside
- * [0, ncols): those taps are neither read nor summed. */
-INLINE void cdot_block(const size_t P, const size_t NB, const bool MASKED, size_t p0, size_t kc,
+ * FMAs instead of 27).  EDGE blocks skip the window pixels outside [0, ncols) (those taps are
+ * neither read nor summed); only the first and last NB - 1 window pixels may be out (the
+ * caller's bound), so the tests fold away for the others. */
+INLINE void cdot_block(const size_t P, const size_t NB, const bool EDGE, size_t p0, size_t kc,
                        size_t na, const float *const *x, ptrdiff_t c0, size_t ncols, size_t xs,
                        const float *w, float bias, float *out, size_t os,
                        const tconv_uk_params *params, unsigned flags) {
   const ptrdiff_t cb = c0 + (ptrdiff_t)p0; /* the column of window pixel 0 */
-  const ptrdiff_t ilo = MASKED && cb < 0 ? -cb : 0, ihi = MASKED ? (ptrdiff_t)ncols - cb : 0;
+  const ptrdiff_t ilo = EDGE && cb < 0 ? -cb : 0, ihi = EDGE ? (ptrdiff_t)ncols - cb : 0;
   __m256 acc[CDOT_PMAX];
 #pragma GCC unroll 16
   for (size_t p = 0; p < P; p++) acc[p] = _mm256_setzero_ps();
@@ -40,10 +41,15 @@ INLINE void cdot_block(const size_t P, const size_t NB, const bool MASKED, size_
       __m256 wv[4];
 #pragma GCC unroll 4
       for (size_t b = 0; b < NB; b++) wv[b] = _mm256_loadu_ps(wa + b * kc + k);
+      /* one pointer stepped across the window: per-pixel pointers would need more general
+       * registers than there are (spills in the loop with blocks of 16) */
+      const float *xp = xa + k + (EDGE ? (size_t)(cb + ilo) : (size_t)cb) * xs;
 #pragma GCC unroll 20
       for (size_t i = 0; i < P + NB - 1; i++) {
-        if (MASKED && ((ptrdiff_t)i < ilo || (ptrdiff_t)i >= ihi)) continue;
-        const __m256 xv = _mm256_loadu_ps(xa + (size_t)(cb + (ptrdiff_t)i) * xs + k);
+        if (EDGE && ((i < NB - 1 && (ptrdiff_t)i < ilo) || (i >= P && (ptrdiff_t)i >= ihi)))
+          continue;
+        const __m256 xv = _mm256_loadu_ps(xp);
+        xp += xs;
 #pragma GCC unroll 4
         for (size_t b = NB; b-- > 0;) {
           const size_t p = i + b - (NB - 1); /* wraps past P when i + b < NB - 1 */
@@ -86,10 +92,13 @@ INLINE void cdotr_block(const size_t P, const size_t R, const bool MASKED, size_
         __m256 wv[4];
 #pragma GCC unroll 4
         for (size_t r = 0; r < R; r++) wv[r] = _mm256_loadu_ps(wt + r * kc + k);
+        /* one pointer stepped across the valid outputs' inputs (as in cdot_block) */
+        const float *xp = plo < phi ? x[a] + k + (size_t)(off + plo) * xs : x[a];
 #pragma GCC unroll 16
         for (size_t p = 0; p < P; p++) {
           if (MASKED && ((ptrdiff_t)p < plo || (ptrdiff_t)p >= phi)) continue;
-          const __m256 xv = _mm256_loadu_ps(x[a] + (size_t)(off + (ptrdiff_t)p) * xs + k);
+          const __m256 xv = _mm256_loadu_ps(xp);
+          xp += xs;
 #pragma GCC unroll 4
           for (size_t r = 0; r < R; r++) acc[p * R + r] = _mm256_fmadd_ps(xv, wv[r], acc[p * R + r]);
         }
@@ -111,9 +120,9 @@ INLINE void cdotr_block(const size_t P, const size_t R, const bool MASKED, size_
 #define CDOT_CASE(NB, P)                                                                           \
   case NB * 32 + P:                                                                                \
     if (full)                                                                                      \
-      cdot_block(P, NB, false, p0, kc, na, x, c0, ncols, xs, w, b0, out, os, params, flags);      \
+      cdot_block(P, NB, false, p0, kc, n, x, c0, ncols, xs, w, b0, out, os, params, flags);       \
     else                                                                                           \
-      cdot_block(P, NB, true, p0, kc, na, x, c0, ncols, xs, w, b0, out, os, params, flags);       \
+      cdot_block(P, NB, true, p0, kc, n, x, c0, ncols, xs, w, b0, out, os, params, flags);        \
     break;
 #define CDOT_CASES8(NB)                                                                            \
   CDOT_CASE(NB, 1) CDOT_CASE(NB, 2) CDOT_CASE(NB, 3) CDOT_CASE(NB, 4) CDOT_CASE(NB, 5)            \
@@ -134,8 +143,19 @@ void CDOT_FN(size_t np, size_t kc, size_t na, size_t nb, const float *const *x, 
     /* blocks of PMAX, the last two evened out (14 = 7 + 7 with PMAX 8, not 8 + 6) */
     size_t pn = np - p0;
     if (pn > CDOT_PMAX) pn = pn < 2 * CDOT_PMAX ? (pn + 1) / 2 : CDOT_PMAX;
-    const ptrdiff_t cb = c0 + (ptrdiff_t)p0;
-    const bool full = cb >= 0 && cb + (ptrdiff_t)(pn + nb - 1) <= (ptrdiff_t)ncols;
+    /* window pixels [ilo, ihi) are inside the row: all of them (full), or all but some of the
+     * first and last nb - 1 (an edge block); otherwise (inputs narrower than the window) the
+     * block runs one output at a time, each an edge block or without a column tap at all */
+    const ptrdiff_t cb = c0 + (ptrdiff_t)p0, ilo = cb < 0 ? -cb : 0, ihi = (ptrdiff_t)ncols - cb;
+    const bool full = ilo == 0 && ihi >= (ptrdiff_t)(pn + nb - 1);
+    if (!full && (ilo > (ptrdiff_t)nb - 1 || ihi < (ptrdiff_t)pn) && pn > 1) {
+      for (size_t q = 0; q < pn; q++)
+        CDOT_FN(1, kc, na, nb, x, c0 + (ptrdiff_t)(p0 + q), ncols, xs, w, bias, out + (p0 + q) * os,
+                os, params, flags);
+      p0 += pn;
+      continue;
+    }
+    const size_t n = ilo > (ptrdiff_t)nb - 1 || ihi < 1 ? 0 : na; /* one output, no column tap */
     switch (nb * 32 + pn) {
       CDOT_CASES(1)
       CDOT_CASES(2)
