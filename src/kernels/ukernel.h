@@ -107,15 +107,18 @@ void tconv_f32_prow4_ukernel__avx512f(size_t n, size_t kc, size_t ntaps, const f
  *   kc a multiple of 8; per 8-channel step the taps b descending; each output's 8 lanes of
  *   partial sums reduced by a fixed tree.  Columns outside [0, ncols) are neither read nor
  *   summed.  init = bias[0] or 0; CLAMP as for the GEMM kernel.  The AVX-512VL build runs
- *   blocks of 16 outputs instead of 8, bitwise equal. */
+ *   blocks of 16 outputs instead of 8, bitwise equal.  The npf 64-byte lines from pf (any
+ *   address; not read) are prefetched into L2 along the call. */
 void tconv_f32_cdot_ukernel__avx2_fma(size_t np, size_t kc, size_t na, size_t nb,
                                       const float *const *x, ptrdiff_t c0, size_t ncols,
                                       size_t xs, const float *w, const float *bias, float *out,
-                                      size_t os, const tconv_uk_params *params, unsigned flags);
+                                      size_t os, const tconv_uk_params *params, unsigned flags,
+                                      const float *pf, size_t npf);
 void tconv_f32_cdot_ukernel__avx512f(size_t np, size_t kc, size_t na, size_t nb,
                                      const float *const *x, ptrdiff_t c0, size_t ncols,
                                      size_t xs, const float *w, const float *bias, float *out,
-                                     size_t os, const tconv_uk_params *params, unsigned flags);
+                                     size_t os, const tconv_uk_params *params, unsigned flags,
+                                     const float *pf, size_t npf);
 /* Channel dot for R = 2..4 filters (nb column taps one input pixel apart, any count): for
  * p < np, r < R, over row taps a < na, column taps b < nb whose column
  * col = c0 + p + nb - 1 - b lies inside [0, ncols):
@@ -124,19 +127,23 @@ void tconv_f32_cdot_ukernel__avx512f(size_t np, size_t kc, size_t na, size_t nb,
 void tconv_f32_cdotr_ukernel__avx2_fma(size_t R, size_t np, size_t kc, size_t na, size_t nb,
                                        const float *const *x, ptrdiff_t c0, size_t ncols,
                                        size_t xs, const float *w, const float *bias, float *out,
-                                       size_t os, const tconv_uk_params *params, unsigned flags);
+                                       size_t os, const tconv_uk_params *params, unsigned flags,
+                                       const float *pf, size_t npf);
 void tconv_f32_cdotr_ukernel__avx512f(size_t R, size_t np, size_t kc, size_t na, size_t nb,
                                       const float *const *x, ptrdiff_t c0, size_t ncols,
                                       size_t xs, const float *w, const float *bias, float *out,
-                                      size_t os, const tconv_uk_params *params, unsigned flags);
+                                      size_t os, const tconv_uk_params *params, unsigned flags,
+                                      const float *pf, size_t npf);
 typedef void (*tconv_cdot_ukernel_fn)(size_t np, size_t kc, size_t na, size_t nb,
                                       const float *const *x, ptrdiff_t c0, size_t ncols,
                                       size_t xs, const float *w, const float *bias, float *out,
-                                      size_t os, const tconv_uk_params *params, unsigned flags);
+                                      size_t os, const tconv_uk_params *params, unsigned flags,
+                                      const float *pf, size_t npf);
 typedef void (*tconv_cdotr_ukernel_fn)(size_t R, size_t np, size_t kc, size_t na, size_t nb,
                                        const float *const *x, ptrdiff_t c0, size_t ncols,
                                        size_t xs, const float *w, const float *bias, float *out,
-                                       size_t os, const tconv_uk_params *params, unsigned flags);
+                                       size_t os, const tconv_uk_params *params, unsigned flags,
+                                       const float *pf, size_t npf);
 
 /* Channel lanes, the pixels jj < npix of nrows phase rows r (rows sharing their valid row
  * taps), each pixel over its valid taps (a < na rows, b in [lo[jj*ls], hi[jj*ls]) columns out

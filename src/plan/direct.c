@@ -591,10 +591,15 @@ static void cdot_item(void *ctx, size_t item, size_t thread) {
     const size_t ph = oh % sh, qh = (oh + ah->pb) / sh, lo = ah->lo[oh], hi = ah->hi[oh];
     const size_t *eh = ah->e + ah->tstart[ph];
     float *yrow = j->y + (n * OH + oh) * OW * OC;
+    /* this row's share of the next item's rows, spread by the kernels over their calls */
+    const float *pf = NULL;
+    size_t npf = 0;
     if (nx != NULL) {
       const size_t r0 = (oh - oh0) * nxrows / (oh1 - oh0), r1 = (oh + 1 - oh0) * nxrows / (oh1 - oh0);
-      for (size_t f = r0 * rowlen; f < r1 * rowlen; f += 16) __builtin_prefetch(nx + f, 0, 2);
+      pf = nx + r0 * rowlen;
+      npf = ((r1 - r0) * rowlen + 15) / 16;
     }
+    const size_t npf_call = (npf + g->groups * aw->nphase - 1) / (g->groups * aw->nphase);
     for (size_t grp = 0; grp < g->groups; grp++) {
       for (size_t a = lo; a < hi; a++)
         xt[a - lo] = j->x + (n * g->in_h + qh - eh[a]) * IW * IC + grp * icg;
@@ -608,12 +613,15 @@ static void cdot_item(void *ctx, size_t item, size_t thread) {
         const ptrdiff_t c0 = ntw ? (ptrdiff_t)qoff - (ptrdiff_t)ew[ntw - 1] : 0;
         const float *wa = wg + lo * ntw * ocg * icg, *bias = j->bias ? j->bias + grp * ocg : NULL;
         float *y0 = yrow + pw * OC + grp * ocg;
+        const size_t n_pf = npf < npf_call ? npf : npf_call;
         if (ocg == 1)
           j->cdot(npix, icg, na, ntw ? ntw : 1, xt, c0, IW, IC, wa, bias, y0, sw * OC, &j->params,
-                  j->flags);
+                  j->flags, pf, n_pf);
         else
           j->cdotr(ocg, npix, icg, na, ntw, xt, c0, IW, IC, wa, bias, y0, sw * OC, &j->params,
-                   j->flags);
+                   j->flags, pf, n_pf);
+        pf = n_pf ? pf + 16 * n_pf : pf;
+        npf -= n_pf;
       }
     }
     if (j->act_after) tconv_activation_apply(j->act, yrow, OW * OC);
