@@ -289,7 +289,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   }
   if (cfg.filters == 0) cfg.filters = 1;
   size_t in_shape[4];
-  for (int i = 0; i < 4; i++) in_shape[i] = (size_t)take_val(&r, i == 0 ? 2 : 5);
+  /* channels up to 40, so that the layers of 16-40 channels (the channel-dot path's: a multiple
+   * of 8 per group) come up too */
+  const int chan = cfg.data_format == TCONV_CHANNELS_FIRST ? 1 : 3;
+  for (int i = 0; i < 4; i++) in_shape[i] = (size_t)take_val(&r, i == 0 ? 2 : i == chan ? 40 : 5);
 
   switch (front) {
   case 0:

@@ -560,9 +560,9 @@ static void cpix_item(void *ctx, size_t item, size_t thread) {
     tconv_activation_apply(j->act, j->y + (n * OH + oh0) * OW * OC, (oh1 - oh0) * OW * OC);
 }
 
-/* Channel dot: item (image n, band of j->band output rows), one filter.  Per output row and
- * column phase one kernel call on the whole phase row: its valid row taps exactly, and per
- * pixel the column taps whose input column exists.  The inputs are read from the NHWC tensor
+/* Channel dot: item (image n, band of j->band output rows).  Per output row, group and column
+ * phase one kernel call on the whole phase row: its valid row taps exactly, and per pixel the
+ * column taps whose input column exists.  The inputs are read from the NHWC tensor
  * in place (8-channel vectors of one input pixel), no planar copy. */
 static void cdot_item(void *ctx, size_t item, size_t thread) {
   const direct_job *j = ctx;
@@ -597,7 +597,7 @@ static void cdot_item(void *ctx, size_t item, size_t thread) {
     if (nx != NULL) {
       const size_t r0 = (oh - oh0) * nxrows / (oh1 - oh0), r1 = (oh + 1 - oh0) * nxrows / (oh1 - oh0);
       pf = nx + r0 * rowlen;
-      npf = ((r1 - r0) * rowlen + 15) / 16;
+      npf = (r1 - r0) * rowlen / 16; /* whole lines: none past the tensor's end */
     }
     const size_t npf_call = (npf + g->groups * aw->nphase - 1) / (g->groups * aw->nphase);
     for (size_t grp = 0; grp < g->groups; grp++) {
