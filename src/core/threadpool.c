@@ -15,6 +15,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <unistd.h>
 
 #include "core/internal.h"
@@ -61,6 +62,20 @@ typedef struct worker_arg {
   size_t index;
 } worker_arg;
 
+/* The calling thread's current claim, for tconv_parallel_next_item (set by run_items and the
+ * single-thread loop; a job's fn never starts another job, so one per thread is enough). */
+static _Thread_local struct {
+  tconv_threadpool *pool; /* NULL: the caller runs every item */
+  size_t end, items;
+} tl_claim;
+
+size_t tconv_parallel_next_item(size_t item) {
+  if (item + 1 < tl_claim.end) return item + 1;
+  if (tl_claim.pool == NULL) return SIZE_MAX;
+  const size_t n = atomic_load_explicit(&tl_claim.pool->next, memory_order_relaxed);
+  return n < tl_claim.items ? n : SIZE_MAX;
+}
+
 /* Guided claims: a claim takes a share of what is left (at most chunk items, at least one),
  * so the last claims are single items and the threads finish together — fixed claims of chunk
  * items left up to a whole chunk (6% of the GEMM layers' time at 2 threads) to one thread at
@@ -70,6 +85,8 @@ static void run_items(tconv_threadpool *p, size_t thread) {
   tconv_parallel_fn fn = p->fn;
   void *ctx = p->ctx;
   size_t i = atomic_load_explicit(&p->next, memory_order_relaxed);
+  tl_claim.pool = p;
+  tl_claim.items = items;
   for (;;) {
     if (i >= items) break;
     size_t take = (items - i) / share;
@@ -77,6 +94,7 @@ static void run_items(tconv_threadpool *p, size_t thread) {
     if (!atomic_compare_exchange_weak_explicit(&p->next, &i, i + take, memory_order_relaxed,
                                                memory_order_relaxed))
       continue; /* i now holds the current value */
+    tl_claim.end = i + take;
     for (size_t end = i + take; i < end; i++) fn(ctx, i, thread);
     i = atomic_load_explicit(&p->next, memory_order_relaxed);
   }
@@ -193,6 +211,8 @@ void tconv_threadpool_destroy(tconv_threadpool *pool) {
 void tconv_parallel_for(tconv_threadpool *pool, size_t items, tconv_parallel_fn fn, void *ctx) {
   if (items == 0) return;
   if (pool == NULL || pool->threads <= 1 || items == 1) {
+    tl_claim.pool = NULL;
+    tl_claim.end = tl_claim.items = items;
     for (size_t i = 0; i < items; i++) fn(ctx, i, 0);
     return;
   }

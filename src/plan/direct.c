@@ -443,12 +443,13 @@ static void prow_item(void *ctx, size_t item, size_t thread) {
   if (!band_rows(ah, oh0, oh1, &ih0, &ih1)) ih1 = 0, ih0 = 1; /* reads no input */
   size_t next = ih0;      /* first input row not yet in the window */
   size_t fetched = ih0;   /* rows below it have been prefetched (or copied) */
-  /* the next item's (usually this thread's next claim) first input rows that this band does
-   * not read, up to three: it would copy them cold (64->1 k5 s2 on 14x14 inputs: 4% faster,
-   * 7% at 2 threads; bands of 128->3 k5 s2 and 56->1 k9 s3 images: 1-3%) */
+  /* the first input rows of the item this thread will most likely run next that this band
+   * does not read, up to three: it would copy them cold (64->1 k5 s2 on 14x14 inputs: 4%
+   * faster, 7% at 2 threads; bands of 128->3 k5 s2 and 56->1 k9 s3 images: 1-3%) */
   const float *nx_row = NULL, *nx_end = NULL;
-  if (item + 1 < g->batch * j->nbands) {
-    const size_t n2 = (item + 1) / j->nbands, o2 = (item + 1) % j->nbands * j->band;
+  const size_t nitem = tconv_parallel_next_item(item);
+  if (nitem < g->batch * j->nbands) {
+    const size_t n2 = nitem / j->nbands, o2 = nitem % j->nbands * j->band;
     size_t a0 = 0, a1 = 0;
     if (band_rows(ah, o2, o2 + j->band < g->out_h ? o2 + j->band : g->out_h, &a0, &a1)) {
       if (n2 == n && ih1 + 1 > a0) a0 = ih1 + 1; /* the same image: rows past this band's */
@@ -574,13 +575,16 @@ static void cdot_item(void *ctx, size_t item, size_t thread) {
   const size_t n = item / j->nbands, oh0 = item % j->nbands * j->band;
   const size_t oh1 = oh0 + j->band < OH ? oh0 + j->band : OH;
   const float **xt = (const float **)((unsigned char *)j->scratch + thread * j->scratch_stride);
-  /* the input rows of the next item (usually this thread's next claim) that this one does not
-   * read, prefetched into L2 a share per output row, so that they are not read cold */
+  /* the input rows of the item this thread will most likely run next that this one does not
+   * read, prefetched into L2 a share per output row, so that they are not read cold (item + 1
+   * was another thread's at the end of each claim: 128->3 k5 s2 then read a quarter of its
+   * images cold at 2 threads) */
   const size_t rowlen = IW * IC;
   const float *nx = NULL;
   size_t nxrows = 0;
-  if (item + 1 < g->batch * j->nbands) {
-    const size_t n2 = (item + 1) / j->nbands, o2 = (item + 1) % j->nbands * j->band;
+  const size_t next = tconv_parallel_next_item(item);
+  if (next < g->batch * j->nbands) {
+    const size_t n2 = next / j->nbands, o2 = next % j->nbands * j->band;
     size_t a0 = 0, a1 = 0, i0 = 0, i1 = 0;
     if (band_rows(ah, o2, o2 + j->band < OH ? o2 + j->band : OH, &a0, &a1)) {
       if (n2 == n && band_rows(ah, oh0, oh1, &i0, &i1) && i1 + 1 > a0) a0 = i1 + 1;
