@@ -1,9 +1,10 @@
-/* The channel-dot kernel's body (one filter, few filters' layers with many channels: 64->1,
- * 56->1), shared by its AVX2 file (16 ymm registers: blocks of 8 outputs) and its AVX-512 file
- * (32 ymm registers: blocks of 16).  The lanes hold 8 consecutive input channels of one NHWC
- * pixel; every output's sum runs in the same order whatever its block (row taps, then 8-channel
- * steps, then column taps descending, lanes reduced by one fixed tree), so the two files give
- * bitwise-identical results.  Include after defining CDOT_PMAX and CDOT_FN. */
+/* The channel-dot kernels' body (few filters, many channels: 64->1, 56->1, 128->3), shared by
+ * their AVX2 file (16 ymm registers: blocks of 8 outputs with one filter) and their AVX-512VL
+ * file (32 ymm registers: blocks of 16).  The lanes hold 8 consecutive input channels of one
+ * NHWC pixel; every output's sum runs in the same order whatever its block (one filter: row
+ * taps, 8-channel steps, column taps descending; 2-4 filters: row taps, column taps, channel
+ * steps; lanes reduced by one fixed tree), so the two files give bitwise-identical results.
+ * Include after defining CDOT_PMAX (8 or 16), CDOT_FN and CDOTR_FN. */
 #include <immintrin.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -155,7 +156,7 @@ void CDOT_FN(size_t np, size_t kc, size_t na, size_t nb, const float *const *x, 
              const tconv_uk_params *params, unsigned flags, const float *pfp, size_t npf) {
   const float b0 = bias ? bias[0] : 0.0f;
   const size_t steps = ((np + CDOT_PMAX - 1) / CDOT_PMAX) * (na ? na : 1);
-  cdot_pf pf = {(const char *)pfp, npf, (npf + steps - 1) / steps};
+  cdot_pf pf = {(const char *)pfp, npf, steps ? (npf + steps - 1) / steps : 0};
   for (size_t p0 = 0; p0 < np;) {
     /* blocks of PMAX, the last two evened out (14 = 7 + 7 with PMAX 8, not 8 + 6) */
     size_t pn = np - p0;
@@ -215,7 +216,7 @@ void CDOTR_FN(size_t R, size_t np, size_t kc, size_t na, size_t nb, const float 
   if (R < 2 || R > 4) return; /* not a layer of this kernel (the planner's bound) */
   const size_t pmax = CDOTR_PMAX(R);
   const size_t steps = ((np + pmax - 1) / pmax) * (na && nb ? na * nb : 1);
-  cdot_pf pf = {(const char *)pfp, npf, (npf + steps - 1) / steps};
+  cdot_pf pf = {(const char *)pfp, npf, steps ? (npf + steps - 1) / steps : 0};
   for (size_t p0 = 0; p0 < np;) {
     size_t pn = np - p0;
     if (pn > pmax) pn = pn < 2 * pmax ? (pn + 1) / 2 : pmax;
