@@ -45,6 +45,14 @@ static inline size_t axis_step(const tconv_axis *ax, size_t p) {
   return ax->tstart[p + 1] - t0 > 1 ? ax->e[t0 + 1] - ax->e[t0] : 0;
 }
 
+/* The most taps of any phase of an axis. */
+static size_t axis_taps_max(const tconv_axis *ax) {
+  size_t most = 0;
+  for (size_t p = 0; p < ax->nphase; p++)
+    if (ax->tstart[p + 1] - ax->tstart[p] > most) most = ax->tstart[p + 1] - ax->tstart[p];
+  return most;
+}
+
 /* The batch lanes' tables (see blane_item), built once per plan from the pixel-lanes weights;
  * left NULL when the layer is not theirs (one channel, one filter, batch of 8k images of at
  * most 65536 pixels) or the tables would be large. */
@@ -55,9 +63,8 @@ static tconv_status blane_prepare(tconv_plan *p) {
   if (p->icg != 1 || p->ocg != 1 || g->groups != 1 || g->batch % 8 ||
       g->in_h * g->in_w > 65536 || OW > 65536)
     return TCONV_OK;
-  size_t nthmax = 1, ne = 0, nwt = 0;
-  for (size_t ph = 0; ph < ah->nphase; ph++)
-    if (ah->tstart[ph + 1] - ah->tstart[ph] > nthmax) nthmax = ah->tstart[ph + 1] - ah->tstart[ph];
+  size_t nthmax = axis_taps_max(ah), ne = 0, nwt = 0;
+  if (nthmax < 1) nthmax = 1;
   for (size_t ox = 0; ox < OW; ox++) ne += aw->hi[ox] - aw->lo[ox];
   /* small kernels only: the tables stay within a few output rows (a wide kernel's would not
    * follow the tensors' size) */
@@ -237,6 +244,23 @@ static bool band_rows(const tconv_axis *ah, size_t oh0, size_t oh1, size_t *ih0,
     any = true;
   }
   return any;
+}
+
+/* The input rows [*r0, *r0 + *nrows) of the item this thread will most likely run after
+ * `item` (tconv_parallel_next_item) that `item` itself (image n, output rows [oh0, oh1)) does
+ * not read, for prefetching; *nrows = 0 when there are none. */
+static void next_item_rows(const direct_job *j, size_t item, size_t n, size_t oh0, size_t oh1,
+                           size_t *r0, size_t *nrows) {
+  const tconv_axis *ah = &j->p->ax_h;
+  const size_t OH = j->p->g.out_h, next = tconv_parallel_next_item(item);
+  size_t a0 = 0, a1 = 0, i0 = 0, i1 = 0;
+  *r0 = *nrows = 0;
+  if (next >= j->p->g.batch * j->nbands) return;
+  const size_t n2 = next / j->nbands, o2 = next % j->nbands * j->band;
+  if (!band_rows(ah, o2, o2 + j->band < OH ? o2 + j->band : OH, &a0, &a1)) return;
+  /* the same image: only the rows past this band's */
+  if (n2 == n && band_rows(ah, oh0, oh1, &i0, &i1) && i1 + 1 > a0) a0 = i1 + 1;
+  if (a0 <= a1) *r0 = n2 * j->p->g.in_h + a0, *nrows = a1 - a0 + 1;
 }
 
 /* The phase rows of one group (rb: [filter][phase][j], ldo apart) into its output row yg:
@@ -446,19 +470,10 @@ static void prow_item(void *ctx, size_t item, size_t thread) {
   /* the first input rows of the item this thread will most likely run next that this band
    * does not read, up to three: it would copy them cold (64->1 k5 s2 on 14x14 inputs: 4%
    * faster, 7% at 2 threads; bands of 128->3 k5 s2 and 56->1 k9 s3 images: 1-3%) */
-  const float *nx_row = NULL, *nx_end = NULL;
-  const size_t nitem = tconv_parallel_next_item(item);
-  if (nitem < g->batch * j->nbands) {
-    const size_t n2 = nitem / j->nbands, o2 = nitem % j->nbands * j->band;
-    size_t a0 = 0, a1 = 0;
-    if (band_rows(ah, o2, o2 + j->band < g->out_h ? o2 + j->band : g->out_h, &a0, &a1)) {
-      if (n2 == n && ih1 + 1 > a0) a0 = ih1 + 1; /* the same image: rows past this band's */
-      if (a0 <= a1) {
-        nx_row = j->x + (n2 * g->in_h + a0) * rowlen;
-        nx_end = nx_row + (a1 - a0 + 1 < 3 ? a1 - a0 + 1 : 3) * rowlen;
-      }
-    }
-  }
+  size_t nx_r0, nx_rows;
+  next_item_rows(j, item, n, oh0, oh1, &nx_r0, &nx_rows);
+  const float *nx_row = j->x + nx_r0 * rowlen;
+  const float *nx_end = nx_row + (nx_rows < 3 ? nx_rows : 3) * rowlen;
   for (size_t oh = oh0; oh < oh1; oh++) {
     /* one filter: rows oh + k*s, k < nk, from the band's start (fewer at the band's end) */
     if (j->nk && (oh - oh0) / ah->s % j->nk) continue; /* done with the row nk*s above */
@@ -580,17 +595,9 @@ static void cdot_item(void *ctx, size_t item, size_t thread) {
    * was another thread's at the end of each claim: 128->3 k5 s2 then read a quarter of its
    * images cold at 2 threads) */
   const size_t rowlen = IW * IC;
-  const float *nx = NULL;
-  size_t nxrows = 0;
-  const size_t next = tconv_parallel_next_item(item);
-  if (next < g->batch * j->nbands) {
-    const size_t n2 = next / j->nbands, o2 = next % j->nbands * j->band;
-    size_t a0 = 0, a1 = 0, i0 = 0, i1 = 0;
-    if (band_rows(ah, o2, o2 + j->band < OH ? o2 + j->band : OH, &a0, &a1)) {
-      if (n2 == n && band_rows(ah, oh0, oh1, &i0, &i1) && i1 + 1 > a0) a0 = i1 + 1;
-      if (a0 <= a1) nx = j->x + (n2 * g->in_h + a0) * rowlen, nxrows = a1 - a0 + 1;
-    }
-  }
+  size_t nx_r0, nxrows;
+  next_item_rows(j, item, n, oh0, oh1, &nx_r0, &nxrows);
+  const float *nx = nxrows ? j->x + nx_r0 * rowlen : NULL;
   for (size_t oh = oh0; oh < oh1; oh++) {
     const size_t ph = oh % sh, qh = (oh + ah->pb) / sh, lo = ah->lo[oh], hi = ah->hi[oh];
     const size_t *eh = ah->e + ah->tstart[ph];
@@ -712,9 +719,7 @@ tconv_status tconv_direct_run(const tconv_plan *p, const float *x, const float *
   }
   if (p->direct == TCONV_DIRECT_CDOT) {
     /* per thread: one row's input row pointers (its valid row taps) */
-    size_t nth = 0;
-    for (size_t q = 0; q < p->ax_h.nphase; q++)
-      if (p->ax_h.tstart[q + 1] - p->ax_h.tstart[q] > nth) nth = p->ax_h.tstart[q + 1] - p->ax_h.tstart[q];
+    const size_t nth = axis_taps_max(&p->ax_h);
     j.cdot = tconv_dispatch_avx512() ? tconv_f32_cdot_ukernel__avx512f
                                      : tconv_f32_cdot_ukernel__avx2_fma;
     j.cdotr = tconv_dispatch_avx512() ? tconv_f32_cdotr_ukernel__avx512f
@@ -750,12 +755,7 @@ tconv_status tconv_direct_run(const tconv_plan *p, const float *x, const float *
   j.ldo = round8((g->out_w + p->ax_w.s - 1) / p->ax_w.s);
   /* tap pointers per call: the row's valid h taps (each reads its own input row) x the
    * phase's w taps (bounded by the padding check at planning) */
-  size_t nth = 0, ntw = 0;
-  for (size_t q = 0; q < ah->nphase; q++)
-    if (ah->tstart[q + 1] - ah->tstart[q] > nth) nth = ah->tstart[q + 1] - ah->tstart[q];
-  for (size_t q = 0; q < p->ax_w.nphase; q++)
-    if (p->ax_w.tstart[q + 1] - p->ax_w.tstart[q] > ntw)
-      ntw = p->ax_w.tstart[q + 1] - p->ax_w.tstart[q];
+  const size_t nth = axis_taps_max(ah), ntw = axis_taps_max(&p->ax_w);
   j.maxtaps = (nth < g->in_h ? nth : g->in_h) * ntw;
   if (p->ocg == 1) {
     /* four rows (AVX-512) where three or more row taps are shared and the phase rows are two
