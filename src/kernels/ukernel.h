@@ -59,6 +59,20 @@ void tconv_f32_gemm_ukernel_6x64__avx512f(size_t mr, size_t nr, size_t kc, size_
                                           const float *const *a, const float *const *w,
                                           size_t wstride, float *const *c, const float *bias,
                                           const tconv_uk_params *params, unsigned flags);
+/* The same kernel for a tile whose rows all read the same taps (no row outside the input on
+ * any of them): 6 row pointers and ks tap offsets instead of the ks*6 indirection list, tap s
+ * of row m at rows[m] - toff[s] (floats); the planner then builds ks offsets per tile, not
+ * 6*ks pointers.  Same sums in the same order. */
+typedef void (*tconv_gemm64_rows_ukernel_fn)(size_t mr, size_t nr, size_t kc, size_t ks,
+                                             const float *const *rows, const ptrdiff_t *toff,
+                                             const float *const *w, size_t wstride,
+                                             float *const *c, const float *bias,
+                                             const tconv_uk_params *params, unsigned flags);
+void tconv_f32_gemm_ukernel_6x64_rows__avx512f(size_t mr, size_t nr, size_t kc, size_t ks,
+                                               const float *const *rows, const ptrdiff_t *toff,
+                                               const float *const *w, size_t wstride,
+                                               float *const *c, const float *bias,
+                                               const tconv_uk_params *params, unsigned flags);
 
 /* Dot micro-kernel, 6 pixels x up to 2 filters, vectorised over k (few filters per group):
  *   C[m][n] = init[m][n] + sum over s, k of a[s*MR + m][k] * w[s][n*kc + k]

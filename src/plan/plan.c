@@ -318,6 +318,7 @@ typedef struct gemm_job {
   const tconv_activation *act;
   tconv_gemm_ukernel_fn uk;
   tconv_gemm64_ukernel_fn uk64; /* AVX-512: np adjacent panels per call (NULL: uk, 1 panel) */
+  tconv_gemm64_rows_ukernel_fn uk64_rows; /* uk64 for tiles whose rows share their taps */
   size_t np;
   tconv_uk_params params;
   unsigned last_flags;  /* CLAMP for relu / relu6 */
@@ -340,6 +341,8 @@ typedef struct tile_info {
   size_t base[MR];                        /* input index of (n, q_h, q_w, group) */
   size_t lh[MR], hh[MR], lw[MR], hw[MR];  /* each row's valid tap ranges */
   size_t ah, bh, aw, bw; /* union of the rows' valid tap ranges */
+  bool same;             /* every row's ranges are the union: no tap to check per row */
+  bool offs;             /* same, run by uk64_rows: the list holds ks tap offsets, not pointers */
   size_t ks;
   /* colmerge edge windows (elen[m] > 0): row m is computed in the tile's scratch rows, then
    * its elen[m] floats from eoff[m] (the outputs that exist) are copied to edst[m] */
@@ -378,6 +381,7 @@ static void gemm_item(void *ctx, size_t item, size_t thread) {
   const size_t N = g->batch, M = N * ch * cw;
   const size_t nth = ah->tstart[ph + 1] - ah->tstart[ph], ntw = aw->tstart[pw + 1] - aw->tstart[pw];
   const size_t ntaps = nth * ntw, icg = p->icg, ocg = p->ocg, IC = g->in_c, OC = g->out_c;
+  const size_t in_w = g->in_w;
   const size_t *eh = ah->e + ah->tstart[ph], *ew = aw->e + aw->tstart[pw];
   const size_t m0 = block * job->tiles_per_block * MR;
   const size_t m1 = m0 + job->tiles_per_block * MR < M ? m0 + job->tiles_per_block * MR : M;
@@ -453,6 +457,10 @@ static void gemm_item(void *ctx, size_t item, size_t thread) {
       ti->base[m] = ti->base[0];
       ti->lh[m] = ti->lh[0], ti->hh[m] = ti->hh[0], ti->lw[m] = ti->lw[0], ti->hw[m] = ti->hw[0];
     }
+    ti->same = true;
+    for (size_t m = 0; m < ti->mr; m++)
+      ti->same &= ti->lh[m] == ti->ah && ti->hh[m] == ti->bh && ti->lw[m] == ti->aw &&
+                  ti->hw[m] == ti->bw;
   }
 
   const float *wgrp = p->packed + p->pack_off[slot];
@@ -475,15 +483,23 @@ static void gemm_item(void *ctx, size_t item, size_t thread) {
         const float **a = (const float **)(ti + 1);
         size_t *taps = (size_t *)(a + job->tap_chunk * MR);
         size_t ks = 0;
+        const size_t tah = ti->ah, tbh = ti->bh, taw = ti->aw, tbw = ti->bw;
+        ti->offs = ti->same && job->uk64_rows != NULL;
         for (size_t u = u0, ta = u0 / (ntw ? ntw : 1), tb = u0 - ta * ntw; u < u1; u++) {
-          if (ta >= ti->ah && ta < ti->bh && tb >= ti->aw && tb < ti->bw) {
+          if (ta >= tah && ta < tbh && tb >= taw && tb < tbw) {
             /* input of row m = base[m] - (e_h * W + e_w) * C, when the tap is valid for it */
-            const size_t off = (eh[ta] * g->in_w + ew[tb]) * IC;
+            const size_t off = (eh[ta] * in_w + ew[tb]) * IC;
             const float *xk = job->x + k0;
-            for (size_t m = 0; m < MR; m++) {
-              const bool ok = ta >= ti->lh[m] && ta < ti->hh[m] && tb >= ti->lw[m] && tb < ti->hw[m];
-              a[ks * MR + m] = ok ? xk + (ti->base[m] - off) : p->zero;
-            }
+            if (ti->offs) /* every row reads this tap: its offset only */
+              ((ptrdiff_t *)a)[ks] = (ptrdiff_t)off;
+            else if (ti->same) /* every row's taps are the tile's: all valid here */
+              for (size_t m = 0; m < MR; m++) a[ks * MR + m] = xk + (ti->base[m] - off);
+            else
+              for (size_t m = 0; m < MR; m++) {
+                const bool ok =
+                    ta >= ti->lh[m] && ta < ti->hh[m] && tb >= ti->lw[m] && tb < ti->hw[m];
+                a[ks * MR + m] = ok ? xk + (ti->base[m] - off) : p->zero;
+              }
             taps[ks++] = u;
           }
           if (++tb == ntw) tb = 0, ta++;
@@ -514,10 +530,18 @@ static void gemm_item(void *ctx, size_t item, size_t thread) {
                 for (size_t q = 0; q < width && jt * nrp + q < p->gn; q += 16)
                   __builtin_prefetch(tn->c[m] + jt * nrp + q, 1, 3);
             if (tn->ks > 0)
-              for (size_t m = 0; m < MR; m++)
-                for (size_t k = 0; k < k1 - k0; k += 16) __builtin_prefetch(an[m] + k, 0, 2);
+              for (size_t m = 0; m < MR; m++) {
+                const float *am = tn->offs ? job->x + k0 + tn->base[m] - ((const ptrdiff_t *)an)[0]
+                                           : an[m];
+                for (size_t k = 0; k < k1 - k0; k += 16) __builtin_prefetch(am + k, 0, 2);
+              }
           }
-          if (job->uk64)
+          if (ti->offs) {
+            const float *rows[MR];
+            for (size_t m = 0; m < MR; m++) rows[m] = job->x + k0 + ti->base[m];
+            job->uk64_rows(ti->mr, nr, k1 - k0, ti->ks, rows, (const ptrdiff_t *)a, wptr, panel,
+                           crow, bias, &job->params, flags);
+          } else if (job->uk64)
             job->uk64(ti->mr, nr, k1 - k0, ti->ks, a, wptr, panel, crow, bias, &job->params, flags);
           else
             job->uk(ti->mr, nr, k1 - k0, ti->ks, a, wptr, crow, bias, &job->params, flags);
@@ -596,7 +620,8 @@ bool tconv_plan_streams(const tconv_plan *p, const float *y) {
 /* NHWC core of the GEMM path. */
 static tconv_status gemm_run(const tconv_plan *p, const float *x, const float *bias,
                              const tconv_activation *act, float *y, tconv_threadpool *pool,
-                             tconv_gemm_ukernel_fn uk, tconv_gemm64_ukernel_fn uk64) {
+                             tconv_gemm_ukernel_fn uk, tconv_gemm64_ukernel_fn uk64,
+                             tconv_gemm64_rows_ukernel_fn uk64_rows) {
   const tconv_geometry *g = &p->g;
   gemm_job job;
   memset(&job, 0, sizeof job);
@@ -607,6 +632,7 @@ static tconv_status gemm_run(const tconv_plan *p, const float *x, const float *b
   job.act = act;
   job.uk = uk;
   job.uk64 = p->dot ? NULL : uk64;
+  job.uk64_rows = job.uk64 != NULL ? uk64_rows : NULL;
   job.np = job.uk64 ? TCONV_GEMM64_NP : 1;
   job.params.lo = -INFINITY;
   job.params.hi = INFINITY;
@@ -762,10 +788,14 @@ tconv_status tconv_plan_run_nhwc(const tconv_plan *p, const float *x, const floa
     uk = p->dot ? tconv_f32_dot_ukernel_6x2__avx2_fma : tconv_f32_gemm_ukernel_6x16__avx2_fma;
 #endif
   tconv_gemm64_ukernel_fn uk64 = NULL;
+  tconv_gemm64_rows_ukernel_fn uk64_rows = NULL;
 #if defined(__x86_64__)
-  if (path == TCONV_PATH_AVX2 && tconv_dispatch_avx512()) uk64 = tconv_f32_gemm_ukernel_6x64__avx512f;
+  if (path == TCONV_PATH_AVX2 && tconv_dispatch_avx512()) {
+    uk64 = tconv_f32_gemm_ukernel_6x64__avx512f;
+    uk64_rows = tconv_f32_gemm_ukernel_6x64_rows__avx512f;
+  }
 #endif
-  return gemm_run(p, x, bias, act, y, pool, uk, uk64);
+  return gemm_run(p, x, bias, act, y, pool, uk, uk64, uk64_rows);
 }
 
 void tconv_plan_choose(tconv_plan *p) { (void)p; }

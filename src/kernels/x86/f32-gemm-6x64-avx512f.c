@@ -18,7 +18,8 @@
  * ymm registers (half the FMA work on a double-pumped 512-bit unit such as Zen 4's).  NF = the
  * full-width (zmm) panels. */
 INLINE void gemm_np(const size_t NP, const bool HALF, size_t mr, size_t nr, size_t kc, size_t ks,
-                    const float *const *a, const float *const *w, size_t wstride,
+                    const float *const *a, const ptrdiff_t *toff, const float *const *w,
+                    size_t wstride,
                     float *const *c, const float *bias, const tconv_uk_params *params,
                     unsigned flags) {
   const size_t NF = HALF ? NP - 1 : NP;
@@ -58,7 +59,7 @@ INLINE void gemm_np(const size_t NP, const bool HALF, size_t mr, size_t nr, size
   for (size_t s = 0; s < ks; s++) {
     const float *ar[6];
 #pragma GCC unroll 6
-    for (size_t m = 0; m < 6; m++) ar[m] = a[s * 6 + m];
+    for (size_t m = 0; m < 6; m++) ar[m] = toff != NULL ? a[m] - toff[s] : a[s * 6 + m];
     const float *wp = w[s];
     for (size_t k = 0; k < kc; k++, wp += 16) {
       __m512 b[4];
@@ -104,21 +105,38 @@ INLINE void gemm_np(const size_t NP, const bool HALF, size_t mr, size_t nr, size
   }
 }
 
+/* Both entries share one switch over the panel count; toff NULL = a is the indirection list,
+ * else a holds the 6 row pointers and tap s of row m is a[m] - toff[s]. */
+INLINE void gemm_any(size_t mr, size_t nr, size_t kc, size_t ks, const float *const *a,
+                     const ptrdiff_t *toff, const float *const *w, size_t wstride,
+                     float *const *c, const float *bias, const tconv_uk_params *params,
+                     unsigned flags) {
+  const bool half = (nr - 1) % 16 < 8; /* the last panel has at most 8 filters */
+  switch ((nr + 15) / 16 * 2 + half) {
+    case 2: gemm_np(1, false, mr, nr, kc, ks, a, toff, w, wstride, c, bias, params, flags); break;
+    case 3: gemm_np(1, true, mr, nr, kc, ks, a, toff, w, wstride, c, bias, params, flags); break;
+    case 4: gemm_np(2, false, mr, nr, kc, ks, a, toff, w, wstride, c, bias, params, flags); break;
+    case 5: gemm_np(2, true, mr, nr, kc, ks, a, toff, w, wstride, c, bias, params, flags); break;
+    case 6: gemm_np(3, false, mr, nr, kc, ks, a, toff, w, wstride, c, bias, params, flags); break;
+    case 7: gemm_np(3, true, mr, nr, kc, ks, a, toff, w, wstride, c, bias, params, flags); break;
+    case 8: gemm_np(4, false, mr, nr, kc, ks, a, toff, w, wstride, c, bias, params, flags); break;
+    case 9: gemm_np(4, true, mr, nr, kc, ks, a, toff, w, wstride, c, bias, params, flags); break;
+    default: break; /* nr outside 1..64: the planner never asks */
+  }
+}
+
 void tconv_f32_gemm_ukernel_6x64__avx512f(size_t mr, size_t nr, size_t kc, size_t ks,
                                           const float *const *a, const float *const *w,
                                           size_t wstride, float *const *c, const float *bias,
                                           const tconv_uk_params *params, unsigned flags) {
-  const bool half = (nr - 1) % 16 < 8; /* the last panel has at most 8 filters */
-  switch ((nr + 15) / 16 * 2 + half) {
-    case 2: gemm_np(1, false, mr, nr, kc, ks, a, w, wstride, c, bias, params, flags); break;
-    case 3: gemm_np(1, true, mr, nr, kc, ks, a, w, wstride, c, bias, params, flags); break;
-    case 4: gemm_np(2, false, mr, nr, kc, ks, a, w, wstride, c, bias, params, flags); break;
-    case 5: gemm_np(2, true, mr, nr, kc, ks, a, w, wstride, c, bias, params, flags); break;
-    case 6: gemm_np(3, false, mr, nr, kc, ks, a, w, wstride, c, bias, params, flags); break;
-    case 7: gemm_np(3, true, mr, nr, kc, ks, a, w, wstride, c, bias, params, flags); break;
-    case 8: gemm_np(4, false, mr, nr, kc, ks, a, w, wstride, c, bias, params, flags); break;
-    case 9: gemm_np(4, true, mr, nr, kc, ks, a, w, wstride, c, bias, params, flags); break;
-    default: break; /* nr outside 1..64: the planner never asks */
-  }
+  gemm_any(mr, nr, kc, ks, a, NULL, w, wstride, c, bias, params, flags);
+}
+
+void tconv_f32_gemm_ukernel_6x64_rows__avx512f(size_t mr, size_t nr, size_t kc, size_t ks,
+                                               const float *const *rows, const ptrdiff_t *toff,
+                                               const float *const *w, size_t wstride,
+                                               float *const *c, const float *bias,
+                                               const tconv_uk_params *params, unsigned flags) {
+  gemm_any(mr, nr, kc, ks, rows, toff, w, wstride, c, bias, params, flags);
 }
 #endif /* __x86_64__ */
