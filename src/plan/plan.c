@@ -404,23 +404,31 @@ static void gemm_item(void *ctx, size_t item, size_t thread) {
   }
   jw = jh % cw, jh /= cw;
   const size_t qh0 = (ph + ah->pb) / ah->s, qw0 = (pw + aw->pb) / aw->s;
+  const size_t sh = ah->s, sw = aw->s, in_h = g->in_h, out_h = g->out_h, out_w = g->out_w;
+  const size_t *const lo_h = ah->lo, *const hi_h = ah->hi, *const lo_w = aw->lo, *const hi_w = aw->hi;
+  const bool colmerge = p->colmerge;
+  float *const y = job->y;
   for (size_t t = 0; t < ntile_m; t++) {
     tile_info *ti = (tile_info *)(scr + t * job->scratch_stride);
     size_t mb = m0 + t * MR;
     ti->mr = m1 - mb < MR ? m1 - mb : MR;
-    ti->ah = ti->aw = SIZE_MAX;
-    ti->bh = ti->bw = 0;
+    /* the union in locals: the stores below are size_t too, so the compiler would otherwise
+     * re-read every ti-> and geometry field after each of them */
+    size_t uah = SIZE_MAX, uaw = SIZE_MAX, ubh = 0, ubw = 0;
     for (size_t m = 0; m < ti->mr; m++) {
-      const size_t oh = ph + ah->s * jh, ow = pw + aw->s * jw;
-      ti->base[m] = ((n * g->in_h + qh0 + jh) * g->in_w + qw0 + jw) * IC + grp * icg;
-      ti->lh[m] = ah->lo[oh], ti->hh[m] = ah->hi[oh], ti->lw[m] = aw->lo[ow], ti->hw[m] = aw->hi[ow];
-      float *yrow = job->y + (n * g->out_h + oh) * g->out_w * OC;
+      const size_t oh = ph + sh * jh, ow = pw + sw * jw;
+      const size_t lh = lo_h[oh], hh = hi_h[oh], lw = lo_w[ow], hw = hi_w[ow];
+      ti->base[m] = ((n * in_h + qh0 + jh) * in_w + qw0 + jw) * IC + grp * icg;
+      ti->lh[m] = lh, ti->hh[m] = hh, ti->lw[m] = lw, ti->hw[m] = hw;
+      uah = lh < uah ? lh : uah, ubh = hh > ubh ? hh : ubh;
+      uaw = lw < uaw ? lw : uaw, ubw = hw > ubw ? hw : ubw;
+      float *yrow = y + (n * out_h + oh) * out_w * OC;
       ti->elen[m] = 0;
-      if (!p->colmerge) {
+      if (!colmerge) {
         ti->c[m] = yrow + ow * OC + grp * ocg;
       } else { /* window q = qw0 + jw: outputs col .. col + s - 1 */
         const ptrdiff_t col = (ptrdiff_t)((qw0 + jw) * p->cm_s) - (ptrdiff_t)p->cm_pb;
-        const ptrdiff_t room = (ptrdiff_t)g->out_w - col;
+        const ptrdiff_t room = (ptrdiff_t)out_w - col;
         if (col >= 0 && room >= (ptrdiff_t)p->cm_s) {
           ti->c[m] = yrow + (size_t)col * OC;
         } else { /* an edge window: only outputs r0 .. r1 - 1 exist */
@@ -432,10 +440,6 @@ static void gemm_item(void *ctx, size_t item, size_t thread) {
           ti->elen[m] = (r1 - r0) * OC;
         }
       }
-      if (ah->lo[oh] < ti->ah) ti->ah = ah->lo[oh];
-      if (ah->hi[oh] > ti->bh) ti->bh = ah->hi[oh];
-      if (aw->lo[ow] < ti->aw) ti->aw = aw->lo[ow];
-      if (aw->hi[ow] > ti->bw) ti->bw = aw->hi[ow];
       if (p->pos_major) { /* rows (ng, jh, jw, n) */
         if (++n == ng * MR + gsz) {
           n = ng * MR;
@@ -457,10 +461,11 @@ static void gemm_item(void *ctx, size_t item, size_t thread) {
       ti->base[m] = ti->base[0];
       ti->lh[m] = ti->lh[0], ti->hh[m] = ti->hh[0], ti->lw[m] = ti->lw[0], ti->hw[m] = ti->hw[0];
     }
-    ti->same = true;
+    ti->ah = uah, ti->bh = ubh, ti->aw = uaw, ti->bw = ubw;
+    bool same = true;
     for (size_t m = 0; m < ti->mr; m++)
-      ti->same &= ti->lh[m] == ti->ah && ti->hh[m] == ti->bh && ti->lw[m] == ti->aw &&
-                  ti->hw[m] == ti->bw;
+      same &= ti->lh[m] == uah && ti->hh[m] == ubh && ti->lw[m] == uaw && ti->hw[m] == ubw;
+    ti->same = same;
   }
 
   const float *wgrp = p->packed + p->pack_off[slot];
