@@ -15,6 +15,8 @@
  *   - TCONV_UK_STREAM (AVX-512 GEMM kernel; others ignore it): full 16-lane panels are stored
  *     with non-temporal stores.  The caller passes it only with 64-byte-aligned rows and
  *     panels and issues the store fence before the results are read elsewhere.
+ *   - TCONV_UK_PREFETCH_C (AVX-512 GEMM kernel; others ignore it): the kernel asks for the C
+ *     rows' lines with write intent while it multiplies (a hint; results unchanged).
  *   - Summation order per element: s ascending, then k ascending, one rounding per multiply-add
  *     chain step; no over-reads and no writes outside the tile.
  */
@@ -26,7 +28,7 @@
 #define TCONV_GEMM_MR 6
 #define TCONV_GEMM_NR 16
 
-enum { TCONV_UK_ACCUMULATE = 1u, TCONV_UK_CLAMP = 2u, TCONV_UK_STREAM = 4u };
+enum { TCONV_UK_ACCUMULATE = 1u, TCONV_UK_CLAMP = 2u, TCONV_UK_STREAM = 4u, TCONV_UK_PREFETCH_C = 8u };
 
 typedef struct tconv_uk_params {
   float lo, hi; /* clamp bounds when TCONV_UK_CLAMP */

@@ -542,20 +542,27 @@ static void gemm_item(void *ctx, size_t item, size_t thread) {
               }
           }
           /* A long call's first stores go to lines nobody has read yet: ask for them (with
-           * intent to write) before the call, so their fetch overlaps its multiply-adds instead
-           * of stalling the stores at its end (256x7x7 128->64 k5 s2: 1.7%, 32x32 512->256 k2 s2:
-           * 3%, 8x56x56 64->64 k3 s1: 1% faster; the others equal).  Streamed stores skip it. */
-          if (first && !job->stream && (k1 - k0) * ti->ks > 128)
-            for (size_t m = 0; m < ti->mr; m++)
-              for (size_t q = 0; q < width && jt * nrp + q < p->gn; q += 16)
-                __builtin_prefetch(crow[m] + q, 1, 3);
+           * intent to write) while it multiplies, so their fetch overlaps its multiply-adds
+           * instead of stalling the stores at its end.  The AVX-512 kernel spreads the requests
+           * over its first k steps (TCONV_UK_PREFETCH_C); before it, one burst here (256x7x7
+           * 128->64 k5 s2: 1.7%, 32x32 512->256 k2 s2: 3%, 8x56x56 64->64 k3 s1: 1% faster; the
+           * others equal), spread 0.5-0.7% more.  Streamed stores skip it. */
+          unsigned tflags = flags;
+          if (first && !job->stream && (k1 - k0) * ti->ks > 128) {
+            if (job->uk64 != NULL)
+              tflags |= TCONV_UK_PREFETCH_C;
+            else
+              for (size_t m = 0; m < ti->mr; m++)
+                for (size_t q = 0; q < width && jt * nrp + q < p->gn; q += 16)
+                  __builtin_prefetch(crow[m] + q, 1, 3);
+          }
           if (ti->offs) {
             const float *rows[MR];
             for (size_t m = 0; m < MR; m++) rows[m] = job->x + k0 + ti->base[m];
             job->uk64_rows(ti->mr, nr, k1 - k0, ti->ks, rows, (const ptrdiff_t *)a, wptr, panel,
-                           crow, bias, &job->params, flags);
+                           crow, bias, &job->params, tflags);
           } else if (job->uk64)
-            job->uk64(ti->mr, nr, k1 - k0, ti->ks, a, wptr, panel, crow, bias, &job->params, flags);
+            job->uk64(ti->mr, nr, k1 - k0, ti->ks, a, wptr, panel, crow, bias, &job->params, tflags);
           else
             job->uk(ti->mr, nr, k1 - k0, ti->ks, a, wptr, crow, bias, &job->params, flags);
           if (last && job->act_after)

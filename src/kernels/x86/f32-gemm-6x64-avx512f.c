@@ -56,12 +56,20 @@ INLINE void gemm_np(const size_t NP, const bool HALF, size_t mr, size_t nr, size
       for (size_t m = 0; m < 6; m++) acch[m] = b;
     }
   }
+  /* TCONV_UK_PREFETCH_C: one output line asked for (write intent) every other k step until all
+   * of the tile's are, so their fetch overlaps the multiply-adds without a burst of misses */
+  size_t pf = 0;
+  const size_t npf = (flags & TCONV_UK_PREFETCH_C) ? mr * NP : 0;
   for (size_t s = 0; s < ks; s++) {
     const float *ar[6];
 #pragma GCC unroll 6
     for (size_t m = 0; m < 6; m++) ar[m] = toff != NULL ? a[m] - toff[s] : a[s * 6 + m];
     const float *wp = w[s];
     for (size_t k = 0; k < kc; k++, wp += 16) {
+      if (pf < npf && (k & 1) == 0) {
+        __builtin_prefetch(c[pf / NP] + 16 * (pf % NP), 1, 3);
+        pf++;
+      }
       __m512 b[4];
 #pragma GCC unroll 4
       for (size_t q = 0; q < NF; q++) b[q] = _mm512_loadu_ps(wp + q * wstride);
