@@ -56,8 +56,23 @@ INLINE void gemm_np(const size_t NP, const bool HALF, size_t mr, size_t nr, size
       for (size_t m = 0; m < 6; m++) acch[m] = b;
     }
   }
-  /* TCONV_UK_PREFETCH_C: one output line asked for (write intent) every other k step until all
-   * of the tile's are, so their fetch overlaps the multiply-adds without a burst of misses */
+  /* one k step: NF (+ half) weight vectors, 6 broadcasts, 6 x NP multiply-adds */
+#define GEMM_STEP(k)                                                                               \
+  do {                                                                                             \
+    const float *wk = wp + 16 * (k);                                                               \
+    __m512 b[4];                                                                                   \
+    _Pragma("GCC unroll 4") for (size_t q = 0; q < NF; q++) b[q] = _mm512_loadu_ps(wk + q * wstride); \
+    const __m256 bh = HALF ? _mm256_loadu_ps(wk + qh * wstride) : _mm256_setzero_ps();            \
+    _Pragma("GCC unroll 6") for (size_t m = 0; m < 6; m++) {                                       \
+      const __m512 va = _mm512_set1_ps(ar[m][k]);                                                  \
+      _Pragma("GCC unroll 4") for (size_t q = 0; q < NF; q++)                                      \
+          acc[m][q] = _mm512_fmadd_ps(va, b[q], acc[m][q]);                                        \
+      if (HALF) acch[m] = _mm256_fmadd_ps(_mm512_castps512_ps256(va), bh, acch[m]);                \
+    }                                                                                              \
+  } while (0)
+  /* TCONV_UK_PREFETCH_C: the first k steps of the call ask for one output line each (write
+   * intent) until all of the tile's are, so their fetch overlaps the multiply-adds without a
+   * burst of misses; the steps after them carry no test */
   size_t pf = 0;
   const size_t npf = (flags & TCONV_UK_PREFETCH_C) ? mr * NP : 0;
   for (size_t s = 0; s < ks; s++) {
@@ -65,24 +80,14 @@ INLINE void gemm_np(const size_t NP, const bool HALF, size_t mr, size_t nr, size
 #pragma GCC unroll 6
     for (size_t m = 0; m < 6; m++) ar[m] = toff != NULL ? a[m] - toff[s] : a[s * 6 + m];
     const float *wp = w[s];
-    for (size_t k = 0; k < kc; k++, wp += 16) {
-      if (pf < npf && (k & 1) == 0) {
-        __builtin_prefetch(c[pf / NP] + 16 * (pf % NP), 1, 3);
-        pf++;
-      }
-      __m512 b[4];
-#pragma GCC unroll 4
-      for (size_t q = 0; q < NF; q++) b[q] = _mm512_loadu_ps(wp + q * wstride);
-      const __m256 bh = HALF ? _mm256_loadu_ps(wp + qh * wstride) : _mm256_setzero_ps();
-#pragma GCC unroll 6
-      for (size_t m = 0; m < 6; m++) {
-        const __m512 va = _mm512_set1_ps(ar[m][k]);
-#pragma GCC unroll 4
-        for (size_t q = 0; q < NF; q++) acc[m][q] = _mm512_fmadd_ps(va, b[q], acc[m][q]);
-        if (HALF) acch[m] = _mm256_fmadd_ps(_mm512_castps512_ps256(va), bh, acch[m]);
-      }
+    size_t k = 0;
+    for (; pf < npf && k < kc; k++, pf++) {
+      __builtin_prefetch(c[pf / NP] + 16 * (pf % NP), 1, 3);
+      GEMM_STEP(k);
     }
+    for (; k < kc; k++) GEMM_STEP(k);
   }
+#undef GEMM_STEP
   if (flags & TCONV_UK_CLAMP) {
     const __m512 lo = _mm512_set1_ps(params->lo), hi = _mm512_set1_ps(params->hi);
 #pragma GCC unroll 6
