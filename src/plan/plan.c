@@ -536,7 +536,7 @@ static void gemm_item(void *ctx, size_t item, size_t thread) {
               for (size_t m = 0; m < tn->mr; m++)
                 for (size_t q = 0; q < width && jt * nrp + q < p->gn; q += 16)
                   __builtin_prefetch(tn->c[m] + jt * nrp + q, 1, 3);
-            if (tn->ks > 0)
+            if (tn->ks > 0 && jt == 0) /* its inputs are the same for every jt */
               for (size_t m = 0; m < MR; m++) {
                 const float *am = tn->offs ? job->x + k0 + tn->base[m] - ((const ptrdiff_t *)an)[0]
                                            : an[m];
