@@ -117,3 +117,29 @@ TEST(threadpool_spin_and_sleep) {
     tconv_threadpool_destroy(pool);
   }
 }
+
+/* Tiny jobs back to back, each with its context on the caller's stack (the same address every
+ * job): the caller returns as soon as every item has finished, without waiting for workers that
+ * claimed none, so a late worker may still be entering a finished job while the next one runs.
+ * Every item of every job must still run exactly once, have finished when parallel_for returns,
+ * and never be run again for a later job (that would show as a second hit at the same
+ * address). */
+TEST(threadpool_late_workers) {
+  for (size_t t = 2; t <= 4; t++) {
+    tconv_threadpool *pool = NULL;
+    CHECK_OK(tconv_threadpool_create(t, &pool));
+    if (pool == NULL) continue;
+    size_t bad = 0;
+    for (int job = 0; job < 20000; job++) {
+      const size_t n = 1 + (size_t)job % 3;
+      atomic_int hits[3] = {0};
+      count_ctx c = {hits, t, 0};
+      tconv_parallel_for(pool, n, count_item, &c);
+      for (size_t i = 0; i < 3; i++) bad += atomic_load(&hits[i]) != (i < n ? 1 : 0);
+      bad += atomic_load(&c.bad_thread) != 0;
+      if (job % 5000 == 4999) usleep(20000); /* the workers go to sleep now and then */
+    }
+    CHECK_MSG(bad == 0, "%zu threads: %zu wrong counts", t, bad);
+    tconv_threadpool_destroy(pool);
+  }
+}
