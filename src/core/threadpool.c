@@ -21,6 +21,7 @@
 #include "core/threadpool.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <unistd.h>
@@ -248,8 +249,13 @@ void tconv_parallel_for(tconv_threadpool *pool, size_t items, tconv_parallel_fn 
   /* only this thread (under run_lock) changes the generation */
   const unsigned long gen = atomic_load_explicit(&pool->generation, memory_order_relaxed) + 1;
   job_slot *j = &pool->slot[gen & 1];
-  /* a worker late for job gen - 2 may still be leaving this slot (see worker_main) */
-  while (atomic_load_explicit(&j->busy, memory_order_seq_cst) != 0) cpu_relax();
+  /* a worker late for job gen - 2 may still be leaving this slot (see worker_main): a few
+   * instructions, unless it was preempted in them, so yield after a while */
+  for (int r = 0; atomic_load_explicit(&j->busy, memory_order_seq_cst) != 0; r++)
+    if (r < SPIN_ROUNDS)
+      cpu_relax();
+    else
+      sched_yield();
   /* about 8 claims per thread: enough to balance uneven items, few enough that the counter is
    * not a bottleneck for thousands of tiny ones */
   size_t chunk = items / (8 * pool->threads);
