@@ -246,18 +246,26 @@ static bool band_rows(const tconv_axis *ah, size_t oh0, size_t oh1, size_t *ih0,
   return any;
 }
 
+/* Work item `item` of a job in bands: image *n, output rows [*oh0, *oh1). */
+static void item_band(const direct_job *j, size_t item, size_t *n, size_t *oh0, size_t *oh1) {
+  const size_t OH = j->p->g.out_h;
+  *n = item / j->nbands;
+  *oh0 = item % j->nbands * j->band;
+  *oh1 = *oh0 + j->band < OH ? *oh0 + j->band : OH;
+}
+
 /* The input rows [*r0, *r0 + *nrows) of the item this thread will most likely run after
  * `item` (tconv_parallel_next_item) that `item` itself (image n, output rows [oh0, oh1)) does
  * not read, for prefetching; *nrows = 0 when there are none. */
 static void next_item_rows(const direct_job *j, size_t item, size_t n, size_t oh0, size_t oh1,
                            size_t *r0, size_t *nrows) {
   const tconv_axis *ah = &j->p->ax_h;
-  const size_t OH = j->p->g.out_h, next = tconv_parallel_next_item(item);
-  size_t a0 = 0, a1 = 0, i0 = 0, i1 = 0;
+  const size_t next = tconv_parallel_next_item(item);
+  size_t a0 = 0, a1 = 0, i0 = 0, i1 = 0, n2, o2, o3;
   *r0 = *nrows = 0;
   if (next >= j->p->g.batch * j->nbands) return;
-  const size_t n2 = next / j->nbands, o2 = next % j->nbands * j->band;
-  if (!band_rows(ah, o2, o2 + j->band < OH ? o2 + j->band : OH, &a0, &a1)) return;
+  item_band(j, next, &n2, &o2, &o3);
+  if (!band_rows(ah, o2, o3, &a0, &a1)) return;
   /* the same image: only the rows past this band's */
   if (n2 == n && band_rows(ah, oh0, oh1, &i0, &i1) && i1 + 1 > a0) a0 = i1 + 1;
   if (a0 <= a1) *r0 = n2 * j->p->g.in_h + a0, *nrows = a1 - a0 + 1;
@@ -451,8 +459,8 @@ static void prow_item(void *ctx, size_t item, size_t thread) {
   const tconv_plan *p = j->p;
   const tconv_geometry *g = &p->g;
   const tconv_axis *ah = &p->ax_h;
-  const size_t n = item / j->nbands, oh0 = item % j->nbands * j->band;
-  const size_t oh1 = oh0 + j->band < g->out_h ? oh0 + j->band : g->out_h;
+  size_t n, oh0, oh1;
+  item_band(j, item, &n, &oh0, &oh1);
   const size_t IC = g->in_c, IW = g->in_w, wp = p->xpad_w, rowlen = IW * IC;
   unsigned char *scr = (unsigned char *)j->scratch + thread * j->scratch_stride;
   /* tap lists (4 * maxtaps entries: the taps of four rows), then four row buffers */
@@ -547,8 +555,8 @@ static void cpix_item(void *ctx, size_t item, size_t thread) {
   const tconv_axis *ah = &p->ax_h, *aw = &p->ax_w;
   const size_t OH = g->out_h, OW = g->out_w, OC = g->out_c, IC = g->in_c, IW = g->in_w;
   const size_t icg = p->icg, ocg = p->ocg, sw = aw->s, sh = ah->s;
-  const size_t n = item / j->nbands, oh0 = item % j->nbands * j->band;
-  const size_t oh1 = oh0 + j->band < OH ? oh0 + j->band : OH;
+  size_t n, oh0, oh1;
+  item_band(j, item, &n, &oh0, &oh1);
   (void)thread;
   for (size_t ph = 0; ph < ah->nphase; ph++) {
     const size_t nth = ah->tstart[ph + 1] - ah->tstart[ph], *eh = ah->e + ah->tstart[ph];
@@ -604,8 +612,8 @@ static void cdot_item(void *ctx, size_t item, size_t thread) {
   const tconv_axis *ah = &p->ax_h, *aw = &p->ax_w;
   const size_t OH = g->out_h, OW = g->out_w, OC = g->out_c, IC = g->in_c, IW = g->in_w;
   const size_t icg = p->icg, ocg = p->ocg, sw = aw->s, sh = ah->s;
-  const size_t n = item / j->nbands, oh0 = item % j->nbands * j->band;
-  const size_t oh1 = oh0 + j->band < OH ? oh0 + j->band : OH;
+  size_t n, oh0, oh1;
+  item_band(j, item, &n, &oh0, &oh1);
   const float **xt = (const float **)((unsigned char *)j->scratch + thread * j->scratch_stride);
   /* the input rows of the item this thread will most likely run next that this one does not
    * read, prefetched into L2 a share per output row, so that they are not read cold (item + 1
