@@ -196,4 +196,28 @@ size_t tconv_f32_interleave6__avx512f(size_t n, const float *const *rows, float 
 void tconv_f32_planar__avx2(size_t nw, size_t nc, const float *src, size_t sc, float *dst,
                             size_t ds);
 
+/* Winograd transforms for F(m, r), m + r - 1 = TCONV_WINO_ALPHA = 6, over the points 0, 1, -1,
+ * 2, -2 and infinity (src/plan/winograd.c builds the matrices and runs the algorithm;
+ * src/kernels/wino_block.h writes the 1-D transforms out and fixes the order of operations).
+ * Input, for channels c0 <= c < C (C - c0 a multiple of 8), x[] the 6 x 6 patch's pixel
+ * pointers (a zero vector for pixels outside the input):
+ *   v[(a*6 + b)*vs + c] = (B^T d B)[a][b]   (the rows' transforms first)
+ * Output, for filters k0 <= k < K (K - k0 a multiple of 8), M's element (a, b) at
+ * mm + (a*6 + b)*ms, pixel (i, j) of the mh x mw tile (2..5 each) at y[i*mw + j] (NULL:
+ * outside the output, not written):
+ *   y[i*mw + j][k] = (A_h^T M A_w)[i][j] + bias[k]   (the columns' transforms first)
+ *   bias NULL = zeros; CLAMP as for the GEMM kernel.  The AVX-512F kernels run 16 lanes per
+ *   vector (a last 8 through the AVX2 ones), bitwise equal. */
+#define TCONV_WINO_ALPHA 6
+void tconv_f32_wino_in__avx2_fma(size_t c0, size_t C, const float *const *x, float *v,
+                                 size_t vs);
+void tconv_f32_wino_out__avx2_fma(size_t k0, size_t K, size_t mh, size_t mw, const float *mm,
+                                  size_t ms, const float *bias, float *const *y,
+                                  const tconv_uk_params *params, unsigned flags);
+void tconv_f32_wino_in__avx512f(size_t c0, size_t C, const float *const *x, float *v,
+                                size_t vs);
+void tconv_f32_wino_out__avx512f(size_t k0, size_t K, size_t mh, size_t mw, const float *mm,
+                                 size_t ms, const float *bias, float *const *y,
+                                 const tconv_uk_params *params, unsigned flags);
+
 #endif

@@ -724,15 +724,7 @@ tconv_status tconv_direct_run(const tconv_plan *p, const float *x, const float *
   j.y = y;
   j.bias = bias;
   j.act = act;
-  j.params.lo = -INFINITY;
-  j.params.hi = INFINITY;
-  if (act != NULL && (act->kind == TCONV_ACT_RELU || act->kind == TCONV_ACT_RELU6)) {
-    j.params.lo = 0.0f;
-    if (act->kind == TCONV_ACT_RELU6) j.params.hi = 6.0f;
-    j.flags = TCONV_UK_CLAMP;
-  } else if (act != NULL && act->kind != TCONV_ACT_LINEAR) {
-    j.act_after = true;
-  }
+  j.act_after = tconv_activation_split(act, &j.params, &j.flags);
   const size_t threads = tconv_pool_threads(pool), OH = g->out_h;
   if (p->direct == TCONV_DIRECT_CPIX) {
     j.cpix = tconv_dispatch_avx512() ? tconv_f32_cpix_ukernel__avx512f

@@ -152,6 +152,7 @@ void tconv_plan_destroy(tconv_plan *p) {
   tconv_dealloc(p->rowpack);
   tconv_dealloc(p->rowpack_off);
   tconv_dealloc(p->cpix_run);
+  tconv_wino_destroy(p->wino);
   tconv_dealloc(p->bl_cstart);
   tconv_dealloc(p->bl_xcol);
   tconv_dealloc(p->bl_wt);
@@ -297,6 +298,7 @@ tconv_status tconv_plan_create(const tconv_geometry *g, const float *kernel, tco
   }
   plan_pack(p);
   st = tconv_direct_prepare(p);
+  if (st == TCONV_OK) st = tconv_wino_prepare(p);
   if (st != TCONV_OK) goto fail;
   tconv_plan_choose(p);
   *out = p;
@@ -639,6 +641,19 @@ bool tconv_plan_streams(const tconv_plan *p, const float *y) {
          ic_chunk >= p->icg && tap_chunk >= ntaps_max && ntaps_max * p->icg <= 512;
 }
 
+bool tconv_activation_split(const tconv_activation *act, tconv_uk_params *params,
+                            unsigned *flags) {
+  params->lo = -INFINITY;
+  params->hi = INFINITY;
+  *flags = 0;
+  if (act == NULL || act->kind == TCONV_ACT_LINEAR) return false;
+  if (act->kind != TCONV_ACT_RELU && act->kind != TCONV_ACT_RELU6) return true;
+  params->lo = 0.0f;
+  if (act->kind == TCONV_ACT_RELU6) params->hi = 6.0f;
+  *flags = TCONV_UK_CLAMP;
+  return false;
+}
+
 /* NHWC core of the GEMM path. */
 static tconv_status gemm_run(const tconv_plan *p, const float *x, const float *bias,
                              const tconv_activation *act, float *y, tconv_threadpool *pool,
@@ -656,18 +671,7 @@ static tconv_status gemm_run(const tconv_plan *p, const float *x, const float *b
   job.uk64 = p->dot ? NULL : uk64;
   job.uk64_rows = job.uk64 != NULL ? uk64_rows : NULL;
   job.np = job.uk64 ? TCONV_GEMM64_NP : 1;
-  job.params.lo = -INFINITY;
-  job.params.hi = INFINITY;
-  if (act != NULL && act->kind == TCONV_ACT_RELU) {
-    job.params.lo = 0.0f;
-    job.last_flags = TCONV_UK_CLAMP;
-  } else if (act != NULL && act->kind == TCONV_ACT_RELU6) {
-    job.params.lo = 0.0f;
-    job.params.hi = 6.0f;
-    job.last_flags = TCONV_UK_CLAMP;
-  } else if (act != NULL && act->kind != TCONV_ACT_LINEAR) {
-    job.act_after = true;
-  }
+  job.act_after = tconv_activation_split(act, &job.params, &job.last_flags);
   const size_t icg = p->icg;
   tconv_plan_gemm_chunks(p, &job.ic_chunk, &job.tap_chunk);
   const size_t threads = tconv_pool_threads(pool);
@@ -806,6 +810,8 @@ tconv_status tconv_plan_run_nhwc(const tconv_plan *p, const float *x, const floa
 #if defined(__x86_64__)
   if (path == TCONV_PATH_AVX2 && p->direct != TCONV_DIRECT_NONE)
     return tconv_direct_run(p, x, bias, act, y, pool);
+  if (path == TCONV_PATH_AVX2 && p->wino != NULL)
+    return tconv_wino_run(p, x, bias, act, y, pool, tconv_dispatch_avx512());
   if (path == TCONV_PATH_AVX2)
     uk = p->dot ? tconv_f32_dot_ukernel_6x2__avx2_fma : tconv_f32_gemm_ukernel_6x16__avx2_fma;
 #endif

@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "kernels/ukernel.h"
 #include "plan/dispatch.h"
 #include "plan/plan.h"
 
@@ -47,6 +48,7 @@ struct tconv_plan {
   size_t *bl_cstart, *bl_xcol;
   float *bl_wt;
   size_t bl_nthmax, bl_ne;
+  struct tconv_wino *wino; /* Winograd for stride-1 layers (winograd.c; AVX2 route), or NULL */
   size_t *cpix_run;        /* channel lanes: per column phase pw, [2pw, 2pw+1] = the pixels
                               [ja, jb) whose column taps are all valid (ja = jb: none) */
 };
@@ -66,6 +68,18 @@ void tconv_plan_gemm_chunks(const tconv_plan *p, size_t *ic_chunk, size_t *tap_c
 tconv_status tconv_direct_prepare(tconv_plan *p);
 tconv_status tconv_direct_run(const tconv_plan *p, const float *x, const float *bias,
                               const tconv_activation *act, float *y, tconv_threadpool *pool);
+/* winograd.c: prepares the Winograd path when it fits the plan (sets p->wino), runs it (the
+ * AVX-512 GEMM micro-kernel when avx512), frees it. */
+tconv_status tconv_wino_prepare(tconv_plan *p);
+tconv_status tconv_wino_run(const tconv_plan *p, const float *x, const float *bias,
+                            const tconv_activation *act, float *y, tconv_threadpool *pool,
+                            bool avx512);
+void tconv_wino_destroy(struct tconv_wino *w);
+/* How a forward path applies the activation: relu and relu6 as the kernels' clamp (params and
+ * *flags = TCONV_UK_CLAMP), linear not at all; returns true for the others, which the path
+ * applies to the stored outputs. */
+bool tconv_activation_split(const tconv_activation *act, tconv_uk_params *params,
+                            unsigned *flags);
 /* Picks special paths for the geometry (called once at the end of plan creation). */
 void tconv_plan_choose(tconv_plan *p);
 /* N images of C x HW floats between NCHW and NHWC (to_nhwc picks the direction), one image per

@@ -523,6 +523,43 @@ TEST(kernels_position_major_rows) {
   free_pools(pools, np);
 }
 
+/* Winograd F(m, r), alpha 6, for stride-1 layers (AVX2 and AVX-512 routes): kernel sides 2-5
+ * (m = 5..2 outputs per tile and axis), square and not, 'same' and 'valid' crops and crops
+ * past the kernel, outputs that the tiles overhang, batches whose blocks of tiles cross images,
+ * prime-ish sizes, 264 channels, 80 filters (64 + 16 per GEMM call), fused and after-store
+ * activations.  Each case checks the route first (where the CPU has AVX2). */
+TEST(kernels_winograd) {
+  tconv_threadpool *pools[3];
+  size_t np = make_pools(pools);
+  /* n ih iw ic oc kh kw pt pb pl pr act */
+  const size_t s[][12] = {
+      {1, 14, 14, 64, 64, 3, 3, 1, 1, 1, 1, 0},  /* 3x3 'same', 14 = 3 tiles of 4 + 2 */
+      {2, 9, 11, 32, 48, 3, 3, 0, 0, 0, 0, 1},   /* 'valid': 11 x 13 outputs */
+      {1, 20, 17, 40, 32, 5, 5, 2, 2, 2, 2, 2},  /* F(2, 5) */
+      {3, 12, 12, 40, 32, 2, 2, 0, 0, 0, 0, 3},  /* F(5, 2), 3 images */
+      {1, 13, 19, 48, 80, 3, 4, 1, 1, 2, 1, 0},  /* F(4, 3) x F(3, 4); 80 filters */
+      {2, 10, 7, 264, 32, 4, 4, 3, 0, 0, 3, 1},  /* crops up to the kernel's reach */
+      {5, 9, 9, 32, 32, 3, 3, 1, 1, 1, 1, 2},    /* blocks of 6 tiles cross images of 9 */
+  };
+  for (size_t i = 0; i < sizeof s / sizeof s[0]; i++) {
+    kcase c = kcase_base();
+    c.n = s[i][0], c.ih = s[i][1], c.iw = s[i][2], c.ic = s[i][3], c.oc = s[i][4];
+    c.kh = s[i][5], c.kw = s[i][6], c.pt = s[i][7], c.pb = s[i][8], c.pl = s[i][9];
+    c.pr = s[i][10], c.act = CASE_ACTS[s[i][11]];
+    tconv_geometry g;
+    CHECK(kcase_geometry(&c, &g));
+    float *k = calloc(g.kernel_h * g.kernel_w * g.in_c * g.out_c, sizeof(float));
+    tconv_plan *plan = NULL;
+    CHECK_OK(tconv_plan_create(&g, k, &plan));
+    CHECK_MSG(plan && (plan->wino != NULL) == tconv_cpu_has_avx2_fma(),
+              "case %zu: not the Winograd route", i);
+    tconv_plan_destroy(plan);
+    free(k);
+    kcase_check_both_layouts(&c, 7170 + i, pools, np);
+  }
+  free_pools(pools, np);
+}
+
 /* Large outputs written by little work per float stream past the caches on the AVX-512 route
  * (non-temporal stores, whole lines only): k2 s2 'valid' (64 filters: column phases merged;
  * 80: per phase), k3 and k5 s2 'same' crops at 8-16 MiB of output, fused clamps, sigmoid after
