@@ -1,8 +1,10 @@
-/* Winograd F(m x m, r x r) for stride-1 layers (the AVX2 route).
+/* Winograd F(m x m, r x r) for undilated layers (the AVX2 route), per stride phase.
  *
- * With stride 1 and no dilation the transposed convolution is a correlation with the flipped
- * kernel: y[o] = sum over i < k of x[o + pad - (k-1) + i] * g[i], g[i] = w[k-1-i] (per axis;
- * inputs outside the image are zeros).  Winograd's minimal filtering computes m outputs of an
+ * Without dilation each stride phase of an axis (plan.c: the outputs o = p + s*q, taps t = p',
+ * p' + s, ... with input offsets e = 0 .. T-1) is a correlation with its taps flipped:
+ *     y[p + s*q] = sum over i < T of x[q + base - (T-1) + i] * g[i],  g[i] = w[tap[T-1-i]],
+ * base = (p + pad) / s (inputs outside the image are zeros); with stride 1 there is one phase,
+ * T = k and base = pad.  Winograd's minimal filtering computes m outputs of an
  * r-tap correlation from alpha = m + r - 1 inputs with alpha multiplies instead of m*r:
  *     y = A^T [ (G g) . (B^T d) ]
  * and in 2-D, per tile of m_h x m_w outputs and alpha x alpha inputs,
@@ -20,7 +22,8 @@
  * the coefficients of prod_k (x - p_k) in B^T.  Error: about 1e-6 of sum |x||w| per output for
  * F(4, 3), against 1e-7 for the direct sum (tests/unit/test_kernels.c checks 1e-5).
  *
- * Work items are blocks of tiles (images, tile rows, tile columns in order); an item
+ * Every phase has its own tiles, m per axis (7 - its taps) and U.  Work items are blocks of
+ * one phase's tiles (images, tile rows, tile columns in order); an item
  * transforms its tiles' inputs into V (in L2), runs the alpha^2 GEMMs through the GEMM
  * micro-kernels (16 or 64 filters per call, each point's U stays in L1 across the block's
  * rows), and transforms M into the output with bias and activation.  Each output is written
@@ -36,10 +39,19 @@
 
 enum { ALPHA = TCONV_WINO_ALPHA, XI = ALPHA * ALPHA, MR = TCONV_GEMM_MR, NR = TCONV_GEMM_NR };
 
+/* One phase (ph, pw) of the layer: m and taps per axis, its output counts, tiles and U. */
+typedef struct wino_phase {
+  size_t ph, pw;
+  size_t mh, mw, rh, rw;  /* outputs per tile (7 - taps) and taps, per axis */
+  size_t ch, cw, th, tw;  /* the phase's outputs and tiles per image, per axis */
+  ptrdiff_t ih0, iw0;     /* input row / column of tile 0's patch: base - (T - 1) */
+  float *u;               /* per point xi: 16-filter panels of icg x 16 (the GEMM packing) */
+} wino_phase;
+
 struct tconv_wino {
-  size_t mh, mw;         /* outputs per tile and axis: 7 - kernel size */
-  size_t th, tw;         /* tiles per image and axis */
-  float *u;              /* per point xi: 16-filter panels of icg x 16 (the GEMM packing) */
+  size_t nphase;
+  wino_phase *ph;
+  float *u;
 };
 
 /* G (alpha x r) of F(7 - r, r): G[i][j] = p_i^j / prod_{k != i} (p_i - p_k), the infinity row
@@ -58,72 +70,112 @@ static void wino_g(size_t r, double *gm) {
 void tconv_wino_destroy(struct tconv_wino *w) {
   if (w == NULL) return;
   tconv_dealloc(w->u);
+  tconv_dealloc(w->ph);
   tconv_dealloc(w);
 }
 
-/* Stride 1, no dilation, one group, kernel sides 2-5, channels in multiples of 8 and filters
- * of 16 (whole vectors and panels), enough of both that the transforms stay small next to the
- * GEMMs, and fewer multiplies than the direct path's useful ones by a margin for the
- * transforms and the tiles' overhang (7x7 outputs of a 5x5 'same' layer: 576 against 841,
- * measured no faster; 56x56 of a 3x3: 7056 against 27556). */
+/* The phases' taps per axis, all within 2..5 (F(7 - r, r))?  (Undilated: a phase's taps have
+ * the offsets e = 0, 1, ...) */
+static bool axis_taps_fit(const tconv_axis *ax) {
+  for (size_t q = 0; q < ax->nphase; q++) {
+    const size_t T = ax->tstart[q + 1] - ax->tstart[q];
+    if (T < 2 || T > 5) return false;
+  }
+  return true;
+}
+
+/* Per axis: the multiplies of the tiles (6 per tile) and the useful ones (the valid taps). */
+static void axis_work(const tconv_axis *ax, double *tiles6, double *useful) {
+  *tiles6 = *useful = 0;
+  for (size_t q = 0; q < ax->nphase; q++) {
+    const size_t T = ax->tstart[q + 1] - ax->tstart[q], m = ALPHA + 1 - T;
+    const size_t cnt = (ax->out - q + ax->s - 1) / ax->s;
+    *tiles6 += (double)((cnt + m - 1) / m * ALPHA);
+  }
+  for (size_t o = 0; o < ax->out; o++) *useful += (double)(ax->hi[o] - ax->lo[o]);
+}
+
+/* No dilation, one group, every phase's taps 2-5 per axis, channels in multiples of 8 and
+ * filters of 16 (whole vectors and panels), enough of both that the transforms stay small
+ * next to the GEMMs, and fewer multiplies than the direct path's useful ones by a margin for
+ * the transforms and the tiles' overhang (7x7 outputs of a 5x5 'same' layer: 576 against
+ * 841, measured no faster; 56x56 of a 3x3: 7056 against 27556). */
 static bool wino_fits(const tconv_plan *p) {
   const tconv_geometry *g = &p->g;
 #if !defined(__x86_64__)
   return false; /* the transforms are AVX2 kernels */
 #endif
-  if (!tconv_cpu_has_avx2_fma() || g->stride_h != 1 || g->stride_w != 1 || g->dilation_h != 1 ||
-      g->dilation_w != 1 || g->groups != 1 || g->kernel_h < 2 || g->kernel_h > 5 ||
-      g->kernel_w < 2 || g->kernel_w > 5 || p->icg % 8 || p->ocg % 16 || p->icg < 32 ||
-      p->ocg < 32 || p->direct != TCONV_DIRECT_NONE || p->colmerge || p->dot)
+  if (!tconv_cpu_has_avx2_fma() || g->dilation_h != 1 || g->dilation_w != 1 || g->groups != 1 ||
+      p->icg % 8 || p->ocg % 16 || p->icg < 32 || p->ocg < 32 ||
+      p->direct != TCONV_DIRECT_NONE || p->colmerge || p->dot || !axis_taps_fit(&p->ax_h) ||
+      !axis_taps_fit(&p->ax_w))
     return false;
-  const size_t mh = ALPHA + 1 - g->kernel_h, mw = ALPHA + 1 - g->kernel_w;
-  const double tiles = (double)((g->out_h + mh - 1) / mh) * (double)((g->out_w + mw - 1) / mw);
-  double useful_h = 0, useful_w = 0; /* valid taps summed over each axis's outputs */
-  for (size_t o = 0; o < g->out_h; o++) useful_h += (double)(p->ax_h.hi[o] - p->ax_h.lo[o]);
-  for (size_t o = 0; o < g->out_w; o++) useful_w += (double)(p->ax_w.hi[o] - p->ax_w.lo[o]);
-  return tiles * XI * 1.5 < useful_h * useful_w;
+  /* the transformed weights streamed by every block: all of them within 8 MiB (e: 4.7 MiB;
+   * 64x8x8 512->256 k5 s2 would have 75 MiB, read from memory by each of its 44 blocks) */
+  const size_t nphase = p->ax_h.nphase * p->ax_w.nphase;
+  if ((double)nphase * XI * (double)p->icg * (double)p->ocg * sizeof(float) > 8.0 * (1 << 20))
+    return false;
+  double th6, tw6, uh, uw;
+  axis_work(&p->ax_h, &th6, &uh);
+  axis_work(&p->ax_w, &tw6, &uw);
+  return th6 * tw6 * 1.5 < uh * uw;
 }
 
 tconv_status tconv_wino_prepare(tconv_plan *p) {
   if (!wino_fits(p)) return TCONV_OK;
   const tconv_geometry *g = &p->g;
-  const size_t kh = g->kernel_h, kw = g->kernel_w, C = p->icg, K = p->ocg;
-  size_t n = 0, dims[3] = {XI, C, K};
-  RETURN_IF(tconv_product_overflow(dims, 3, &n) || n > SIZE_MAX / sizeof(float),
+  const tconv_axis *ah = &p->ax_h, *aw = &p->ax_w;
+  const size_t C = p->icg, K = p->ocg, KW = g->kernel_w, nphase = ah->nphase * aw->nphase;
+  size_t n = 0, dims[4] = {nphase, XI, C, K};
+  RETURN_IF(tconv_product_overflow(dims, 4, &n) || n > SIZE_MAX / sizeof(float),
             TCONV_LIMIT_EXCEEDED, "plan: Winograd weights overflow size_t");
   struct tconv_wino *w = tconv_alloc_zeroed(sizeof *w);
-  float *u = w != NULL ? tconv_alloc(n * sizeof(float)) : NULL;
-  if (w == NULL || u == NULL) {
-    tconv_dealloc(w);
-    tconv_dealloc(u);
+  if (w != NULL) {
+    w->u = tconv_alloc(n * sizeof(float));
+    w->ph = tconv_alloc_zeroed(nphase * sizeof(wino_phase));
+  }
+  if (w == NULL || w->u == NULL || w->ph == NULL) {
+    tconv_wino_destroy(w);
     return tconv_error(TCONV_OUT_OF_MEMORY, "plan: cannot allocate the Winograd weights");
   }
-  w->u = u;
-  w->mh = ALPHA + 1 - kh;
-  w->mw = ALPHA + 1 - kw;
-  w->th = (g->out_h + w->mh - 1) / w->mh;
-  w->tw = (g->out_w + w->mw - 1) / w->mw;
-  double gh[ALPHA * 5], gw[ALPHA * 5], gg[ALPHA * 5]; /* G_h, G_w; G_h g per (c, k) */
-  wino_g(kh, gh);
-  wino_g(kw, gw);
-  /* U[xi = (a, b)][c][k] = sum over i, j of G_h[a][i] G_w[b][j] w[kh-1-i][kw-1-j][k][c], in
-   * double, packed as the GEMM's panels: u + xi*C*K + (k/16)*C*16 + c*16 + k%16 */
-  for (size_t k = 0; k < K; k++)
-    for (size_t c = 0; c < C; c++) {
-      for (size_t a = 0; a < ALPHA; a++)
-        for (size_t j = 0; j < kw; j++) {
-          double s = 0.0;
-          for (size_t i = 0; i < kh; i++)
-            s += gh[a * kh + i] * p->kernel[(((kh - 1 - i) * kw + (kw - 1 - j)) * K + k) * C + c];
-          gg[a * kw + j] = s;
-        }
-      for (size_t a = 0; a < ALPHA; a++)
-        for (size_t b = 0; b < ALPHA; b++) {
-          double s = 0.0;
-          for (size_t j = 0; j < kw; j++) s += gg[a * kw + j] * gw[b * kw + j];
-          u[(a * ALPHA + b) * C * K + (k / NR) * C * NR + c * NR + k % NR] = (float)s;
-        }
-    }
+  w->nphase = nphase;
+  for (size_t fi = 0; fi < nphase; fi++) {
+    wino_phase *f = &w->ph[fi];
+    f->ph = fi / aw->nphase, f->pw = fi % aw->nphase;
+    f->rh = ah->tstart[f->ph + 1] - ah->tstart[f->ph];
+    f->rw = aw->tstart[f->pw + 1] - aw->tstart[f->pw];
+    f->mh = ALPHA + 1 - f->rh, f->mw = ALPHA + 1 - f->rw;
+    f->ch = (ah->out - f->ph + ah->s - 1) / ah->s, f->cw = (aw->out - f->pw + aw->s - 1) / aw->s;
+    f->th = (f->ch + f->mh - 1) / f->mh, f->tw = (f->cw + f->mw - 1) / f->mw;
+    f->ih0 = (ptrdiff_t)((f->ph + ah->pb) / ah->s) - (ptrdiff_t)(f->rh - 1);
+    f->iw0 = (ptrdiff_t)((f->pw + aw->pb) / aw->s) - (ptrdiff_t)(f->rw - 1);
+    f->u = w->u + fi * XI * C * K;
+    const size_t *tap_h = ah->tap + ah->tstart[f->ph], *tap_w = aw->tap + aw->tstart[f->pw];
+    const size_t rh = f->rh, rw = f->rw;
+    double gh[ALPHA * 5], gw[ALPHA * 5], gg[ALPHA * 5]; /* G_h, G_w; G_h g per (c, k) */
+    wino_g(rh, gh);
+    wino_g(rw, gw);
+    /* U[xi = (a, b)][c][k] = sum over i, j of G_h[a][i] G_w[b][j] g[i][j][k][c] with
+     * g[i][j] = w[tap_h[rh-1-i]][tap_w[rw-1-j]], in double, packed as the GEMM's panels:
+     * u + xi*C*K + (k/16)*C*16 + c*16 + k%16 */
+    for (size_t k = 0; k < K; k++)
+      for (size_t c = 0; c < C; c++) {
+        for (size_t a = 0; a < ALPHA; a++)
+          for (size_t j = 0; j < rw; j++) {
+            double s = 0.0;
+            for (size_t i = 0; i < rh; i++)
+              s += gh[a * rh + i] *
+                   p->kernel[((tap_h[rh - 1 - i] * KW + tap_w[rw - 1 - j]) * K + k) * C + c];
+            gg[a * rw + j] = s;
+          }
+        for (size_t a = 0; a < ALPHA; a++)
+          for (size_t b = 0; b < ALPHA; b++) {
+            double s = 0.0;
+            for (size_t j = 0; j < rw; j++) s += gg[a * rw + j] * gw[b * rw + j];
+            f->u[(a * ALPHA + b) * C * K + (k / NR) * C * NR + c * NR + k % NR] = (float)s;
+          }
+      }
+  }
   p->wino = w;
   return TCONV_OK;
 }
@@ -142,8 +194,10 @@ typedef struct wino_job {
   tconv_uk_params params;
   unsigned flags;  /* CLAMP for relu / relu6 */
   bool act_after;  /* other activations: applied to each stored pixel */
-  size_t tpb, ntiles;
-  float *scratch;  /* per thread: V (XI x tpb x C) then M (XI x tpb x K) */
+  size_t tpb;
+  size_t *item_start; /* per phase: its first item; nphase + 1 entries */
+  bool interleaved;    /* all phases have as many blocks: items run (block, phase) */
+  float *scratch;  /* per thread: V (XI x (tpb x C + 16)) then M (XI x (tpb x K + 16)) */
   size_t scratch_floats;
 } wino_job;
 
@@ -152,17 +206,33 @@ static void wino_item(void *ctx, size_t item, size_t thread) {
   const tconv_plan *p = job->p;
   const tconv_geometry *g = &p->g;
   const struct tconv_wino *w = p->wino;
-  const size_t C = p->icg, K = p->ocg, T = job->tpb;
-  const size_t t0 = item * T, nt = t0 + T < job->ntiles ? T : job->ntiles - t0;
-  float *v = job->scratch + thread * job->scratch_floats, *mm = v + XI * T * C;
-  const ptrdiff_t oh0 = (ptrdiff_t)g->pad_top - (ptrdiff_t)(g->kernel_h - 1);
-  const ptrdiff_t ow0 = (ptrdiff_t)g->pad_left - (ptrdiff_t)(g->kernel_w - 1);
+  size_t phase, block;
+  if (job->interleaved) { /* items (block, phase) */
+    phase = item % w->nphase, block = item / w->nphase;
+  } else { /* items (phase, block): item_start[phase] <= item < item_start[phase + 1] */
+    size_t lo = 0, hi = w->nphase;
+    while (hi - lo > 1) {
+      const size_t mid = (lo + hi) / 2;
+      if (job->item_start[mid] <= item) lo = mid; else hi = mid;
+    }
+    phase = lo, block = item - job->item_start[lo];
+  }
+  const wino_phase *f = &w->ph[phase];
+  const size_t C = p->icg, K = p->ocg, T = job->tpb, ntiles = g->batch * f->th * f->tw;
+  const size_t t0 = block * T, nt = t0 + T < ntiles ? T : ntiles - t0;
+  const size_t sh = g->stride_h, sw = g->stride_w;
+  /* V's and M's points lie vs and ms floats apart: a whole number of cache lines plus one, so
+   * the 36 rows that one transform writes or reads fall in 36 different L1 sets (T x C floats
+   * apart, often a multiple of 4 KiB, they all fell in one or two: e's input transform 3x
+   * slower) */
+  const size_t vs = T * C + 16, ms = T * K + 16;
+  float *v = job->scratch + thread * job->scratch_floats, *mm = v + XI * vs;
 
   /* input transform: V[xi][t][c] */
   for (size_t t = 0; t < nt; t++) {
-    const size_t tile = t0 + t, tc = tile % w->tw, tr = tile / w->tw % w->th;
-    const size_t n = tile / (w->tw * w->th);
-    const ptrdiff_t ih = (ptrdiff_t)(tr * w->mh) + oh0, iw = (ptrdiff_t)(tc * w->mw) + ow0;
+    const size_t tile = t0 + t, tc = tile % f->tw, tr = tile / f->tw % f->th;
+    const size_t n = tile / (f->tw * f->th);
+    const ptrdiff_t ih = (ptrdiff_t)(tr * f->mh) + f->ih0, iw = (ptrdiff_t)(tc * f->mw) + f->iw0;
     const float *px[XI];
     for (size_t i = 0; i < ALPHA; i++)
       for (size_t j = 0; j < ALPHA; j++) {
@@ -172,14 +242,14 @@ static void wino_item(void *ctx, size_t item, size_t thread) {
                 ? job->x + ((n * g->in_h + (size_t)hh) * g->in_w + (size_t)ww) * C
                 : p->zero;
       }
-    job->in(0, C, px, v + t * C, T * C);
+    job->in(0, C, px, v + t * C, vs);
   }
 
   /* the alpha^2 GEMMs: M[xi][t][k] = sum over c of V[xi][t][c] U[xi][c][k] */
   const size_t np = job->uk64 != NULL ? TCONV_GEMM64_NP : 1;
   for (size_t xi = 0; xi < XI; xi++)
     for (size_t q = 0; q < K / NR; q += np) {
-      const float *wp = w->u + xi * C * K + q * C * NR;
+      const float *wp = f->u + xi * C * K + q * C * NR;
       const size_t nr = K - q * NR < np * NR ? K - q * NR : np * NR;
       for (size_t r0 = 0; r0 < nt; r0 += MR) {
         const size_t mr = nt - r0 < MR ? nt - r0 : MR;
@@ -187,8 +257,8 @@ static void wino_item(void *ctx, size_t item, size_t thread) {
         float *c[MR];
         for (size_t m = 0; m < MR; m++) {
           const size_t t = r0 + (m < mr ? m : mr - 1); /* rows past mr: readable, unused */
-          a[m] = v + (xi * T + t) * C;
-          c[m] = mm + (xi * T + t) * K + q * NR;
+          a[m] = v + xi * vs + t * C;
+          c[m] = mm + xi * ms + t * K + q * NR;
         }
         if (job->uk64 != NULL)
           job->uk64(mr, nr, C, 1, a, &wp, C * NR, c, NULL, &job->params, 0);
@@ -197,21 +267,23 @@ static void wino_item(void *ctx, size_t item, size_t thread) {
       }
     }
 
-  /* output transform, bias and activation */
+  /* output transform, bias and activation: tile pixel (i, j) is phase output
+   * (tr*mh + i, tc*mw + j), the layer's output (ph + sh*(tr*mh + i), pw + sw*(tc*mw + j)) */
   for (size_t t = 0; t < nt; t++) {
-    const size_t tile = t0 + t, tc = tile % w->tw, tr = tile / w->tw % w->th;
-    const size_t n = tile / (w->tw * w->th);
+    const size_t tile = t0 + t, tc = tile % f->tw, tr = tile / f->tw % f->th;
+    const size_t n = tile / (f->tw * f->th);
     float *py[XI];
-    for (size_t i = 0; i < w->mh; i++)
-      for (size_t j = 0; j < w->mw; j++) {
-        const size_t oh = tr * w->mh + i, ow = tc * w->mw + j;
-        py[i * w->mw + j] = oh < g->out_h && ow < g->out_w
-                                ? job->y + ((n * g->out_h + oh) * g->out_w + ow) * K
-                                : NULL;
+    for (size_t i = 0; i < f->mh; i++)
+      for (size_t j = 0; j < f->mw; j++) {
+        const size_t qh = tr * f->mh + i, qw = tc * f->mw + j;
+        py[i * f->mw + j] =
+            qh < f->ch && qw < f->cw
+                ? job->y + ((n * g->out_h + f->ph + sh * qh) * g->out_w + f->pw + sw * qw) * K
+                : NULL;
       }
-    job->out(0, K, w->mh, w->mw, mm + t * K, T * K, job->bias, py, &job->params, job->flags);
+    job->out(0, K, f->mh, f->mw, mm + t * K, ms, job->bias, py, &job->params, job->flags);
     if (job->act_after)
-      for (size_t i = 0; i < w->mh * w->mw; i++)
+      for (size_t i = 0; i < f->mh * f->mw; i++)
         if (py[i] != NULL) tconv_activation_apply(job->act, py[i], K);
   }
 }
@@ -229,18 +301,36 @@ tconv_status tconv_wino_run(const tconv_plan *p, const float *x, const float *bi
       .out = avx512 ? tconv_f32_wino_out__avx512f : tconv_f32_wino_out__avx2_fma,
   };
   job.act_after = tconv_activation_split(act, &job.params, &job.flags);
-  job.ntiles = g->batch * w->th * w->tw;
   /* 24 tiles per item (V and M together 24 x 36 x (channels + filters) floats in L2), fewer
    * when that leaves the threads under 4 items each */
   const size_t threads = tconv_pool_threads(pool);
-  size_t tpb = 24;
-  while (tpb > MR && job.ntiles < 4 * threads * tpb) tpb -= MR;
+  size_t ntiles = 0, tpb = 24;
+  for (size_t i = 0; i < w->nphase; i++) ntiles += g->batch * w->ph[i].th * w->ph[i].tw;
+  while (tpb > MR && ntiles < 4 * threads * tpb) tpb -= MR;
   job.tpb = tpb;
-  job.scratch_floats = (XI * tpb * (p->icg + p->ocg) + 15) & ~(size_t)15;
+  job.scratch_floats = XI * (tpb * (p->icg + p->ocg) + 32); /* V and M, see wino_item */
   job.scratch = tconv_alloc(threads * job.scratch_floats * sizeof(float));
-  RETURN_IF(job.scratch == NULL, TCONV_OUT_OF_MEMORY, "forward: cannot allocate the Winograd tiles");
-  tconv_parallel_for(pool, (job.ntiles + tpb - 1) / tpb, wino_item, &job);
+  job.item_start = tconv_alloc((w->nphase + 1) * sizeof(size_t));
+  if (job.scratch == NULL || job.item_start == NULL) {
+    tconv_dealloc(job.scratch);
+    tconv_dealloc(job.item_start);
+    return tconv_error(TCONV_OUT_OF_MEMORY, "forward: cannot allocate the Winograd tiles");
+  }
+  size_t items = 0;
+  for (size_t i = 0; i < w->nphase; i++) {
+    job.item_start[i] = items;
+    items += (g->batch * w->ph[i].th * w->ph[i].tw + tpb - 1) / tpb;
+  }
+  job.item_start[w->nphase] = items;
+  /* When every phase has as many tiles per image, a block's phases run back to back: they
+   * read the same images, which then come from memory once rather than once per phase
+   * (256x7x7 128->64 k5 s2: the input transform waited on memory for 60% of its time) */
+  job.interleaved = true;
+  for (size_t i = 1; i < w->nphase; i++)
+    if (w->ph[i].th * w->ph[i].tw != w->ph[0].th * w->ph[0].tw) job.interleaved = false;
+  tconv_parallel_for(pool, items, wino_item, &job);
   tconv_dealloc(job.scratch);
+  tconv_dealloc(job.item_start);
   return TCONV_OK;
 }
 #else
