@@ -253,7 +253,10 @@ tconv_status tconv_plan_create(const tconv_geometry *g, const float *kernel, tco
                   g->pad_left);
   if (st != TCONV_OK) goto fail;
   p->gn = p->ocg;
-  if (colmerge_fits(p)) {
+  /* Winograd, where it fits, does fewer multiplies than any GEMM route: colmerge then stays off
+   * (the Winograd phases are the column phases) */
+  const bool wino = tconv_wino_fits(p);
+  if (!wino && colmerge_fits(p)) {
     const size_t s = g->stride_w;
     axis_free(&p->ax_w);
     st = axis_build_windows(&p->ax_w, g->in_w, g->out_w, g->kernel_w / s, s, g->pad_left);
@@ -298,7 +301,7 @@ tconv_status tconv_plan_create(const tconv_geometry *g, const float *kernel, tco
   }
   plan_pack(p);
   st = tconv_direct_prepare(p);
-  if (st == TCONV_OK) st = tconv_wino_prepare(p);
+  if (st == TCONV_OK && wino) st = tconv_wino_prepare(p);
   if (st != TCONV_OK) goto fail;
   tconv_plan_choose(p);
   *out = p;

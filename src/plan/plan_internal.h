@@ -68,8 +68,9 @@ void tconv_plan_gemm_chunks(const tconv_plan *p, size_t *ic_chunk, size_t *tap_c
 tconv_status tconv_direct_prepare(tconv_plan *p);
 tconv_status tconv_direct_run(const tconv_plan *p, const float *x, const float *bias,
                               const tconv_activation *act, float *y, tconv_threadpool *pool);
-/* winograd.c: prepares the Winograd path when it fits the plan (sets p->wino), runs it (the
- * AVX-512 GEMM micro-kernel when avx512), frees it. */
+/* winograd.c: does the Winograd path fit the plan (asked on the phase axes, before colmerge);
+ * prepares it (sets p->wino), runs it (the AVX-512 GEMM micro-kernel when avx512), frees it. */
+bool tconv_wino_fits(const tconv_plan *p);
 tconv_status tconv_wino_prepare(tconv_plan *p);
 tconv_status tconv_wino_run(const tconv_plan *p, const float *x, const float *bias,
                             const tconv_activation *act, float *y, tconv_threadpool *pool,

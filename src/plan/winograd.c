@@ -100,15 +100,14 @@ static void axis_work(const tconv_axis *ax, double *tiles6, double *useful) {
  * next to the GEMMs, and fewer multiplies than the direct path's useful ones by a margin for
  * the transforms and the tiles' overhang (7x7 outputs of a 5x5 'same' layer: 576 against
  * 841, measured no faster; 56x56 of a 3x3: 7056 against 27556). */
-static bool wino_fits(const tconv_plan *p) {
+bool tconv_wino_fits(const tconv_plan *p) {
   const tconv_geometry *g = &p->g;
 #if !defined(__x86_64__)
   return false; /* the transforms are AVX2 kernels */
 #endif
   if (!tconv_cpu_has_avx2_fma() || g->dilation_h != 1 || g->dilation_w != 1 || g->groups != 1 ||
-      p->icg % 8 || p->ocg % 16 || p->icg < 32 || p->ocg < 32 ||
-      p->direct != TCONV_DIRECT_NONE || p->colmerge || p->dot || !axis_taps_fit(&p->ax_h) ||
-      !axis_taps_fit(&p->ax_w))
+      p->icg % 8 || p->ocg % 16 || p->icg < 32 || p->ocg < 32 || p->colmerge || p->dot ||
+      !axis_taps_fit(&p->ax_h) || !axis_taps_fit(&p->ax_w))
     return false;
   /* the transformed weights streamed by every block: all of them within 8 MiB (e: 4.7 MiB;
    * 64x8x8 512->256 k5 s2 would have 75 MiB, read from memory by each of its 44 blocks) */
@@ -122,7 +121,6 @@ static bool wino_fits(const tconv_plan *p) {
 }
 
 tconv_status tconv_wino_prepare(tconv_plan *p) {
-  if (!wino_fits(p)) return TCONV_OK;
   const tconv_geometry *g = &p->g;
   const tconv_axis *ah = &p->ax_h, *aw = &p->ax_w;
   const size_t C = p->icg, K = p->ocg, KW = g->kernel_w, nphase = ah->nphase * aw->nphase;

@@ -523,29 +523,38 @@ TEST(kernels_position_major_rows) {
   free_pools(pools, np);
 }
 
-/* Winograd F(m, r), alpha 6, for stride-1 layers (AVX2 and AVX-512 routes): kernel sides 2-5
- * (m = 5..2 outputs per tile and axis), square and not, 'same' and 'valid' crops and crops
- * past the kernel, outputs that the tiles overhang, batches whose blocks of tiles cross images,
- * prime-ish sizes, 264 channels, 80 filters (64 + 16 per GEMM call), fused and after-store
- * activations.  Each case checks the route first (where the CPU has AVX2). */
+/* Winograd F(m, r), alpha 6, per stride phase (AVX2 and AVX-512 routes): stride 1 with kernel
+ * sides 2-5 (m = 5..2 outputs per tile and axis), square and not, 'same' and 'valid' crops and
+ * crops past the kernel, outputs that the tiles overhang, batches whose blocks of tiles cross
+ * images, 264 channels, 80 filters (64 + 16 per GEMM call); strides 2 and 3 whose phases have
+ * 2-5 taps (k4, k5, k6, k10 s2; k9 s3), phases with different tile counts (run phase by phase),
+ * a stride per axis; fused and after-store activations.  Each case checks the route first
+ * (where the CPU has AVX2). */
 TEST(kernels_winograd) {
   tconv_threadpool *pools[3];
   size_t np = make_pools(pools);
-  /* n ih iw ic oc kh kw pt pb pl pr act */
-  const size_t s[][12] = {
-      {1, 14, 14, 64, 64, 3, 3, 1, 1, 1, 1, 0},  /* 3x3 'same', 14 = 3 tiles of 4 + 2 */
-      {2, 9, 11, 32, 48, 3, 3, 0, 0, 0, 0, 1},   /* 'valid': 11 x 13 outputs */
-      {1, 20, 17, 40, 32, 5, 5, 2, 2, 2, 2, 2},  /* F(2, 5) */
-      {3, 12, 12, 40, 32, 2, 2, 0, 0, 0, 0, 3},  /* F(5, 2), 3 images */
-      {1, 13, 19, 48, 80, 3, 4, 1, 1, 2, 1, 0},  /* F(4, 3) x F(3, 4); 80 filters */
-      {2, 10, 7, 264, 32, 4, 4, 3, 0, 0, 3, 1},  /* crops up to the kernel's reach */
-      {5, 9, 9, 32, 32, 3, 3, 1, 1, 1, 1, 2},    /* blocks of 6 tiles cross images of 9 */
+  /* n ih iw ic oc kh kw sh sw pt pb pl pr act */
+  const size_t s[][14] = {
+      {1, 14, 14, 64, 64, 3, 3, 1, 1, 1, 1, 1, 1, 0},  /* 3x3 'same', 14 = 3 tiles of 4 + 2 */
+      {2, 9, 11, 32, 48, 3, 3, 1, 1, 0, 0, 0, 0, 1},   /* 'valid': 11 x 13 outputs */
+      {1, 20, 17, 40, 32, 5, 5, 1, 1, 2, 2, 2, 2, 2},  /* F(2, 5) */
+      {3, 12, 12, 40, 32, 2, 2, 1, 1, 0, 0, 0, 0, 3},  /* F(5, 2), 3 images */
+      {1, 13, 19, 48, 80, 3, 4, 1, 1, 1, 1, 2, 1, 0},  /* F(4, 3) x F(3, 4); 80 filters */
+      {2, 10, 7, 264, 32, 4, 4, 1, 1, 3, 0, 0, 3, 1},  /* crops up to the kernel's reach */
+      {5, 9, 9, 32, 32, 3, 3, 1, 1, 1, 1, 1, 1, 2},    /* blocks of 6 tiles cross images of 9 */
+      {3, 7, 7, 64, 64, 5, 5, 2, 2, 1, 2, 1, 2, 0},    /* k5 s2 'same': phases of 3 and 2 taps */
+      {2, 8, 9, 32, 48, 4, 4, 2, 2, 1, 1, 1, 1, 1},    /* k4 s2 'same': F(5, 2) per phase */
+      {2, 12, 11, 40, 32, 5, 5, 2, 2, 0, 0, 0, 0, 3},  /* 'valid' 27 x 25: phases tile unlike */
+      {1, 16, 16, 32, 32, 6, 10, 2, 2, 2, 2, 4, 4, 2}, /* k6 x k10 s2: 3 and 5 taps */
+      {2, 8, 8, 48, 32, 9, 9, 3, 3, 3, 3, 3, 3, 0},    /* k9 s3: three phases of 3 taps */
+      {1, 9, 12, 32, 32, 5, 3, 2, 1, 1, 2, 1, 1, 1},   /* stride 2 x 1 */
   };
   for (size_t i = 0; i < sizeof s / sizeof s[0]; i++) {
     kcase c = kcase_base();
     c.n = s[i][0], c.ih = s[i][1], c.iw = s[i][2], c.ic = s[i][3], c.oc = s[i][4];
-    c.kh = s[i][5], c.kw = s[i][6], c.pt = s[i][7], c.pb = s[i][8], c.pl = s[i][9];
-    c.pr = s[i][10], c.act = CASE_ACTS[s[i][11]];
+    c.kh = s[i][5], c.kw = s[i][6], c.sh = s[i][7], c.sw = s[i][8];
+    c.pt = s[i][9], c.pb = s[i][10], c.pl = s[i][11], c.pr = s[i][12];
+    c.act = CASE_ACTS[s[i][13]];
     tconv_geometry g;
     CHECK(kcase_geometry(&c, &g));
     float *k = calloc(g.kernel_h * g.kernel_w * g.in_c * g.out_c, sizeof(float));
