@@ -38,6 +38,10 @@
 #include "plan/plan_internal.h"
 
 enum { ALPHA = TCONV_WINO_ALPHA, XI = ALPHA * ALPHA, MR = TCONV_GEMM_MR, NR = TCONV_GEMM_NR };
+/* Transformed weights: fused blocks up to 8 MiB, staged phases up to 1 GiB (64x4x4 1024->512
+ * k5 s2: 302 MiB, against 52 MiB of weights) */
+#define WINO_FUSED_MAX_WEIGHTS (8.0 * (1 << 20))
+#define WINO_MAX_WEIGHTS (1024.0 * (1 << 20))
 
 /* One phase (ph, pw) of the layer: m and taps per axis, its output counts, tiles and U. */
 typedef struct wino_phase {
@@ -49,6 +53,7 @@ typedef struct wino_phase {
 } wino_phase;
 
 struct tconv_wino {
+  bool staged;   /* large transformed weights: run phase by phase, step by step (wino_run) */
   size_t nphase;
   wino_phase *ph;
   float *u;
@@ -66,6 +71,8 @@ static void wino_g(size_t r, double *gm) {
       gm[i * r + j] = i < ALPHA - 1 ? pow(pts[i], (double)j) / f : (double)(j == r - 1);
   }
 }
+
+bool tconv_wino_staged(const struct tconv_wino *w) { return w != NULL && w->staged; }
 
 void tconv_wino_destroy(struct tconv_wino *w) {
   if (w == NULL) return;
@@ -95,6 +102,12 @@ static void axis_work(const tconv_axis *ax, double *tiles6, double *useful) {
   for (size_t o = 0; o < ax->out; o++) *useful += (double)(ax->hi[o] - ax->lo[o]);
 }
 
+/* The transformed weights: 36 x channels x filters floats per phase. */
+static double wino_weight_bytes(const tconv_plan *p) {
+  return (double)(p->ax_h.nphase * p->ax_w.nphase) * XI * (double)p->icg * (double)p->ocg *
+         sizeof(float);
+}
+
 /* No dilation, one group, every phase's taps 2-5 per axis, channels in multiples of 8 and
  * filters of 16 (whole vectors and panels), enough of both that the transforms stay small
  * next to the GEMMs, and fewer multiplies than the direct path's useful ones by a margin for
@@ -109,11 +122,7 @@ bool tconv_wino_fits(const tconv_plan *p) {
       p->icg % 8 || p->ocg % 16 || p->icg < 32 || p->ocg < 32 || p->colmerge || p->dot ||
       !axis_taps_fit(&p->ax_h) || !axis_taps_fit(&p->ax_w))
     return false;
-  /* the transformed weights streamed by every block: all of them within 8 MiB (e: 4.7 MiB;
-   * 64x8x8 512->256 k5 s2 would have 75 MiB, read from memory by each of its 44 blocks) */
-  const size_t nphase = p->ax_h.nphase * p->ax_w.nphase;
-  if ((double)nphase * XI * (double)p->icg * (double)p->ocg * sizeof(float) > 8.0 * (1 << 20))
-    return false;
+  if (wino_weight_bytes(p) > WINO_MAX_WEIGHTS) return false;
   double th6, tw6, uh, uw;
   axis_work(&p->ax_h, &th6, &uh);
   axis_work(&p->ax_w, &tw6, &uw);
@@ -137,6 +146,10 @@ tconv_status tconv_wino_prepare(tconv_plan *p) {
     return tconv_error(TCONV_OUT_OF_MEMORY, "plan: cannot allocate the Winograd weights");
   }
   w->nphase = nphase;
+  /* Fused blocks stream all the transformed weights once per block of 24 tiles: fine within
+   * L3 (e: 4.7 MiB), not for 64x8x8 512->256 k5 s2 (75 MiB, from memory for each of 44
+   * blocks); those run phase by phase, each point's GEMM over all the phase's tiles. */
+  w->staged = wino_weight_bytes(p) > WINO_FUSED_MAX_WEIGHTS;
   for (size_t fi = 0; fi < nphase; fi++) {
     wino_phase *f = &w->ph[fi];
     f->ph = fi / aw->nphase, f->pw = fi % aw->nphase;
@@ -192,17 +205,92 @@ typedef struct wino_job {
   tconv_uk_params params;
   unsigned flags;  /* CLAMP for relu / relu6 */
   bool act_after;  /* other activations: applied to each stored pixel */
-  size_t tpb;
+  size_t tpb;      /* tiles per item */
+  /* fused: items of tpb tiles, each through all three steps in per-thread scratch */
   size_t *item_start; /* per phase: its first item; nphase + 1 entries */
   bool interleaved;    /* all phases have as many blocks: items run (block, phase) */
   float *scratch;  /* per thread: V (XI x (tpb x C + 16)) then M (XI x (tpb x K + 16)) */
   size_t scratch_floats;
+  /* staged: one phase at a time, each step over all its tiles, V and M shared */
+  const wino_phase *f;
+  float *v, *m;
+  size_t vs, ms;   /* floats between V's and M's points */
+  size_t ntiles, rblocks;
 } wino_job;
 
-static void wino_item(void *ctx, size_t item, size_t thread) {
-  const wino_job *job = ctx;
+/* The 6 x 6 input patch of tile `tile` of phase f (pixels outside the image: the zero vector). */
+static void tile_patch(const wino_job *job, const wino_phase *f, size_t tile, const float **px) {
   const tconv_plan *p = job->p;
   const tconv_geometry *g = &p->g;
+  const size_t tc = tile % f->tw, tr = tile / f->tw % f->th, n = tile / (f->tw * f->th);
+  const ptrdiff_t ih = (ptrdiff_t)(tr * f->mh) + f->ih0, iw = (ptrdiff_t)(tc * f->mw) + f->iw0;
+  for (size_t i = 0; i < ALPHA; i++)
+    for (size_t j = 0; j < ALPHA; j++) {
+      const ptrdiff_t hh = ih + (ptrdiff_t)i, ww = iw + (ptrdiff_t)j;
+      px[i * ALPHA + j] = hh >= 0 && hh < (ptrdiff_t)g->in_h && ww >= 0 && ww < (ptrdiff_t)g->in_w
+                              ? job->x + ((n * g->in_h + (size_t)hh) * g->in_w + (size_t)ww) * p->icg
+                              : p->zero;
+    }
+}
+
+/* Output transform of tile `tile` of phase f from M's row mrow (points ms apart), with bias and
+ * activation: tile pixel (i, j) is phase output (tr*mh + i, tc*mw + j), the layer's output
+ * (ph + sh*(tr*mh + i), pw + sw*(tc*mw + j)). */
+static void tile_store(const wino_job *job, const wino_phase *f, size_t tile, const float *mrow,
+                       size_t ms) {
+  const tconv_geometry *g = &job->p->g;
+  const size_t K = job->p->ocg, sh = g->stride_h, sw = g->stride_w;
+  const size_t tc = tile % f->tw, tr = tile / f->tw % f->th, n = tile / (f->tw * f->th);
+  float *py[XI];
+  for (size_t i = 0; i < f->mh; i++)
+    for (size_t j = 0; j < f->mw; j++) {
+      const size_t qh = tr * f->mh + i, qw = tc * f->mw + j;
+      py[i * f->mw + j] =
+          qh < f->ch && qw < f->cw
+              ? job->y + ((n * g->out_h + f->ph + sh * qh) * g->out_w + f->pw + sw * qw) * K
+              : NULL;
+    }
+  job->out(0, K, f->mh, f->mw, mrow, ms, job->bias, py, &job->params, job->flags);
+  if (job->act_after)
+    for (size_t i = 0; i < f->mh * f->mw; i++)
+      if (py[i] != NULL) tconv_activation_apply(job->act, py[i], K);
+}
+
+/* One point's GEMM over rows [r0, r1): M[t][k] = sum over c of V[t][c] U[c][k] (v, m: the
+ * point's rows; u: its panels), channels in chunks of at most 512 (later chunks accumulate),
+ * each chunk's panels over all the rows before the next. */
+static void point_gemm(const wino_job *job, const float *u, const float *v, float *m, size_t r0,
+                       size_t r1) {
+  const size_t C = job->p->icg, K = job->p->ocg;
+  const size_t np = job->uk64 != NULL ? TCONV_GEMM64_NP : 1;
+  const size_t nchunk = (C + 511) / 512, kc = (C / 8 + nchunk - 1) / nchunk * 8;
+  for (size_t c0 = 0; c0 < C; c0 += kc) {
+    const size_t kn = C - c0 < kc ? C - c0 : kc;
+    const unsigned flags = c0 > 0 ? TCONV_UK_ACCUMULATE : 0;
+    for (size_t q = 0; q < K / NR; q += np) {
+      const float *wp = u + q * C * NR + c0 * NR;
+      const size_t nr = K - q * NR < np * NR ? K - q * NR : np * NR;
+      for (size_t t0 = r0; t0 < r1; t0 += MR) {
+        const size_t mr = r1 - t0 < MR ? r1 - t0 : MR;
+        const float *a[MR];
+        float *c[MR];
+        for (size_t i = 0; i < MR; i++) {
+          const size_t t = t0 + (i < mr ? i : mr - 1); /* rows past mr: readable, unused */
+          a[i] = v + t * C + c0;
+          c[i] = m + t * K + q * NR;
+        }
+        if (job->uk64 != NULL)
+          job->uk64(mr, nr, kn, 1, a, &wp, C * NR, c, NULL, &job->params, flags);
+        else
+          job->uk(mr, nr, kn, 1, a, &wp, c, NULL, &job->params, flags);
+      }
+    }
+  }
+}
+
+static void fused_item(void *ctx, size_t item, size_t thread) {
+  const wino_job *job = ctx;
+  const tconv_plan *p = job->p;
   const struct tconv_wino *w = p->wino;
   size_t phase, block;
   if (job->interleaved) { /* items (block, phase) */
@@ -216,74 +304,76 @@ static void wino_item(void *ctx, size_t item, size_t thread) {
     phase = lo, block = item - job->item_start[lo];
   }
   const wino_phase *f = &w->ph[phase];
-  const size_t C = p->icg, K = p->ocg, T = job->tpb, ntiles = g->batch * f->th * f->tw;
+  const size_t C = p->icg, K = p->ocg, T = job->tpb, ntiles = p->g.batch * f->th * f->tw;
   const size_t t0 = block * T, nt = t0 + T < ntiles ? T : ntiles - t0;
-  const size_t sh = g->stride_h, sw = g->stride_w;
   /* V's and M's points lie vs and ms floats apart: a whole number of cache lines plus one, so
    * the 36 rows that one transform writes or reads fall in 36 different L1 sets (T x C floats
    * apart, often a multiple of 4 KiB, they all fell in one or two: e's input transform 3x
    * slower) */
   const size_t vs = T * C + 16, ms = T * K + 16;
   float *v = job->scratch + thread * job->scratch_floats, *mm = v + XI * vs;
-
-  /* input transform: V[xi][t][c] */
   for (size_t t = 0; t < nt; t++) {
-    const size_t tile = t0 + t, tc = tile % f->tw, tr = tile / f->tw % f->th;
-    const size_t n = tile / (f->tw * f->th);
-    const ptrdiff_t ih = (ptrdiff_t)(tr * f->mh) + f->ih0, iw = (ptrdiff_t)(tc * f->mw) + f->iw0;
     const float *px[XI];
-    for (size_t i = 0; i < ALPHA; i++)
-      for (size_t j = 0; j < ALPHA; j++) {
-        const ptrdiff_t hh = ih + (ptrdiff_t)i, ww = iw + (ptrdiff_t)j;
-        px[i * ALPHA + j] =
-            hh >= 0 && hh < (ptrdiff_t)g->in_h && ww >= 0 && ww < (ptrdiff_t)g->in_w
-                ? job->x + ((n * g->in_h + (size_t)hh) * g->in_w + (size_t)ww) * C
-                : p->zero;
-      }
+    tile_patch(job, f, t0 + t, px);
     job->in(0, C, px, v + t * C, vs);
   }
+  for (size_t xi = 0; xi < XI; xi++) point_gemm(job, f->u + xi * C * K, v + xi * vs, mm + xi * ms, 0, nt);
+  for (size_t t = 0; t < nt; t++) tile_store(job, f, t0 + t, mm + t * K, ms);
+}
 
-  /* the alpha^2 GEMMs: M[xi][t][k] = sum over c of V[xi][t][c] U[xi][c][k] */
-  const size_t np = job->uk64 != NULL ? TCONV_GEMM64_NP : 1;
-  for (size_t xi = 0; xi < XI; xi++)
-    for (size_t q = 0; q < K / NR; q += np) {
-      const float *wp = f->u + xi * C * K + q * C * NR;
-      const size_t nr = K - q * NR < np * NR ? K - q * NR : np * NR;
-      for (size_t r0 = 0; r0 < nt; r0 += MR) {
-        const size_t mr = nt - r0 < MR ? nt - r0 : MR;
-        const float *a[MR];
-        float *c[MR];
-        for (size_t m = 0; m < MR; m++) {
-          const size_t t = r0 + (m < mr ? m : mr - 1); /* rows past mr: readable, unused */
-          a[m] = v + xi * vs + t * C;
-          c[m] = mm + xi * ms + t * K + q * NR;
-        }
-        if (job->uk64 != NULL)
-          job->uk64(mr, nr, C, 1, a, &wp, C * NR, c, NULL, &job->params, 0);
-        else
-          job->uk(mr, nr, C, 1, a, &wp, c, NULL, &job->params, 0);
-      }
-    }
-
-  /* output transform, bias and activation: tile pixel (i, j) is phase output
-   * (tr*mh + i, tc*mw + j), the layer's output (ph + sh*(tr*mh + i), pw + sw*(tc*mw + j)) */
-  for (size_t t = 0; t < nt; t++) {
-    const size_t tile = t0 + t, tc = tile % f->tw, tr = tile / f->tw % f->th;
-    const size_t n = tile / (f->tw * f->th);
-    float *py[XI];
-    for (size_t i = 0; i < f->mh; i++)
-      for (size_t j = 0; j < f->mw; j++) {
-        const size_t qh = tr * f->mh + i, qw = tc * f->mw + j;
-        py[i * f->mw + j] =
-            qh < f->ch && qw < f->cw
-                ? job->y + ((n * g->out_h + f->ph + sh * qh) * g->out_w + f->pw + sw * qw) * K
-                : NULL;
-      }
-    job->out(0, K, f->mh, f->mw, mm + t * K, ms, job->bias, py, &job->params, job->flags);
-    if (job->act_after)
-      for (size_t i = 0; i < f->mh * f->mw; i++)
-        if (py[i] != NULL) tconv_activation_apply(job->act, py[i], K);
+/* Staged steps over one phase's tiles: input transforms (items of tpb tiles), the points'
+ * GEMMs (items (point, block of rows)), output transforms (items of tpb tiles). */
+static void staged_in_item(void *ctx, size_t item, size_t thread) {
+  const wino_job *job = ctx;
+  (void)thread;
+  const size_t t1 = (item + 1) * job->tpb < job->ntiles ? (item + 1) * job->tpb : job->ntiles;
+  for (size_t t = item * job->tpb; t < t1; t++) {
+    const float *px[XI];
+    tile_patch(job, job->f, t, px);
+    job->in(0, job->p->icg, px, job->v + t * job->p->icg, job->vs);
   }
+}
+
+static void staged_gemm_item(void *ctx, size_t item, size_t thread) {
+  const wino_job *job = ctx;
+  (void)thread;
+  const size_t xi = item / job->rblocks, rb = item % job->rblocks, rows = 8 * MR;
+  const size_t r0 = rb * rows, r1 = r0 + rows < job->ntiles ? r0 + rows : job->ntiles;
+  point_gemm(job, job->f->u + xi * job->p->icg * job->p->ocg, job->v + xi * job->vs,
+             job->m + xi * job->ms, r0, r1);
+}
+
+static void staged_out_item(void *ctx, size_t item, size_t thread) {
+  const wino_job *job = ctx;
+  (void)thread;
+  const size_t t1 = (item + 1) * job->tpb < job->ntiles ? (item + 1) * job->tpb : job->ntiles;
+  for (size_t t = item * job->tpb; t < t1; t++)
+    tile_store(job, job->f, t, job->m + t * job->p->ocg, job->ms);
+}
+
+static tconv_status staged_run(wino_job *job, tconv_threadpool *pool) {
+  const tconv_plan *p = job->p;
+  const struct tconv_wino *w = p->wino;
+  size_t most = 0;
+  for (size_t i = 0; i < w->nphase; i++)
+    if (p->g.batch * w->ph[i].th * w->ph[i].tw > most) most = p->g.batch * w->ph[i].th * w->ph[i].tw;
+  /* points a cache line more than a multiple of it apart, as in fused_item */
+  job->vs = most * p->icg + 16, job->ms = most * p->ocg + 16;
+  job->v = tconv_alloc(XI * (job->vs + job->ms) * sizeof(float));
+  RETURN_IF(job->v == NULL, TCONV_OUT_OF_MEMORY, "forward: cannot allocate the Winograd tiles");
+  job->m = job->v + XI * job->vs;
+  job->tpb = 8;
+  for (size_t i = 0; i < w->nphase; i++) {
+    job->f = &w->ph[i];
+    job->ntiles = p->g.batch * job->f->th * job->f->tw;
+    job->rblocks = (job->ntiles + 8 * MR - 1) / (8 * MR);
+    const size_t titems = (job->ntiles + job->tpb - 1) / job->tpb;
+    tconv_parallel_for(pool, titems, staged_in_item, job);
+    tconv_parallel_for(pool, XI * job->rblocks, staged_gemm_item, job);
+    tconv_parallel_for(pool, titems, staged_out_item, job);
+  }
+  tconv_dealloc(job->v);
+  return TCONV_OK;
 }
 
 tconv_status tconv_wino_run(const tconv_plan *p, const float *x, const float *bias,
@@ -299,6 +389,7 @@ tconv_status tconv_wino_run(const tconv_plan *p, const float *x, const float *bi
       .out = avx512 ? tconv_f32_wino_out__avx512f : tconv_f32_wino_out__avx2_fma,
   };
   job.act_after = tconv_activation_split(act, &job.params, &job.flags);
+  if (w->staged) return staged_run(&job, pool);
   /* 24 tiles per item (V and M together 24 x 36 x (channels + filters) floats in L2), fewer
    * when that leaves the threads under 4 items each */
   const size_t threads = tconv_pool_threads(pool);
@@ -306,7 +397,7 @@ tconv_status tconv_wino_run(const tconv_plan *p, const float *x, const float *bi
   for (size_t i = 0; i < w->nphase; i++) ntiles += g->batch * w->ph[i].th * w->ph[i].tw;
   while (tpb > MR && ntiles < 4 * threads * tpb) tpb -= MR;
   job.tpb = tpb;
-  job.scratch_floats = XI * (tpb * (p->icg + p->ocg) + 32); /* V and M, see wino_item */
+  job.scratch_floats = XI * (tpb * (p->icg + p->ocg) + 32); /* V and M, see fused_item */
   job.scratch = tconv_alloc(threads * job.scratch_floats * sizeof(float));
   job.item_start = tconv_alloc((w->nphase + 1) * sizeof(size_t));
   if (job.scratch == NULL || job.item_start == NULL) {
@@ -326,7 +417,7 @@ tconv_status tconv_wino_run(const tconv_plan *p, const float *x, const float *bi
   job.interleaved = true;
   for (size_t i = 1; i < w->nphase; i++)
     if (w->ph[i].th * w->ph[i].tw != w->ph[0].th * w->ph[0].tw) job.interleaved = false;
-  tconv_parallel_for(pool, items, wino_item, &job);
+  tconv_parallel_for(pool, items, fused_item, &job);
   tconv_dealloc(job.scratch);
   tconv_dealloc(job.item_start);
   return TCONV_OK;

@@ -528,7 +528,8 @@ TEST(kernels_position_major_rows) {
  * crops past the kernel, outputs that the tiles overhang, batches whose blocks of tiles cross
  * images, 264 channels, 80 filters (64 + 16 per GEMM call); strides 2 and 3 whose phases have
  * 2-5 taps (k4, k5, k6, k10 s2; k9 s3), phases with different tile counts (run phase by phase),
- * a stride per axis; fused and after-store activations.  Each case checks the route first
+ * a stride per axis; large transformed weights run staged (channel chunks, several row
+ * blocks per point); fused and after-store activations.  Each case checks the route first
  * (where the CPU has AVX2). */
 TEST(kernels_winograd) {
   tconv_threadpool *pools[3];
@@ -548,6 +549,10 @@ TEST(kernels_winograd) {
       {1, 16, 16, 32, 32, 6, 10, 2, 2, 2, 2, 4, 4, 2}, /* k6 x k10 s2: 3 and 5 taps */
       {2, 8, 8, 48, 32, 9, 9, 3, 3, 3, 3, 3, 3, 0},    /* k9 s3: three phases of 3 taps */
       {1, 9, 12, 32, 32, 5, 3, 2, 1, 1, 2, 1, 1, 1},   /* stride 2 x 1 */
+      /* staged (transformed weights over 8 MiB): phase by phase, each step over all tiles */
+      {2, 4, 4, 128, 128, 5, 5, 2, 2, 1, 2, 1, 2, 1},  /* k5 s2 'same', 9.4 MiB */
+      {3, 6, 5, 520, 32, 5, 5, 2, 2, 2, 2, 2, 2, 3},   /* 520 channels: 2 chunks per GEMM */
+      {13, 6, 6, 96, 96, 9, 9, 3, 3, 3, 3, 3, 3, 2},   /* 52 tiles per phase: 2 row blocks */
   };
   for (size_t i = 0; i < sizeof s / sizeof s[0]; i++) {
     kcase c = kcase_base();
@@ -562,6 +567,8 @@ TEST(kernels_winograd) {
     CHECK_OK(tconv_plan_create(&g, k, &plan));
     CHECK_MSG(plan && (plan->wino != NULL) == tconv_cpu_has_avx2_fma(),
               "case %zu: not the Winograd route", i);
+    CHECK_MSG(plan && tconv_wino_staged(plan->wino) == (plan->wino != NULL && i >= 13),
+              "case %zu: not the expected schedule", i);
     tconv_plan_destroy(plan);
     free(k);
     kcase_check_both_layouts(&c, 7170 + i, pools, np);
