@@ -141,8 +141,10 @@ tconv_status tconv_wino_prepare(tconv_plan *p) {
     w->u = tconv_alloc(n * sizeof(float));
     w->ph = tconv_alloc_zeroed(nphase * sizeof(wino_phase));
   }
-  if (w == NULL || w->u == NULL || w->ph == NULL) {
+  double *gg = tconv_alloc(ALPHA * 5 * C * sizeof(double)); /* G_h g of one filter */
+  if (w == NULL || w->u == NULL || w->ph == NULL || gg == NULL) {
     tconv_wino_destroy(w);
+    tconv_dealloc(gg);
     return tconv_error(TCONV_OUT_OF_MEMORY, "plan: cannot allocate the Winograd weights");
   }
   w->nphase = nphase;
@@ -163,30 +165,36 @@ tconv_status tconv_wino_prepare(tconv_plan *p) {
     f->u = w->u + fi * XI * C * K;
     const size_t *tap_h = ah->tap + ah->tstart[f->ph], *tap_w = aw->tap + aw->tstart[f->pw];
     const size_t rh = f->rh, rw = f->rw;
-    double gh[ALPHA * 5], gw[ALPHA * 5], gg[ALPHA * 5]; /* G_h, G_w; G_h g per (c, k) */
+    double gh[ALPHA * 5], gw[ALPHA * 5]; /* G_h, G_w */
     wino_g(rh, gh);
     wino_g(rw, gw);
     /* U[xi = (a, b)][c][k] = sum over i, j of G_h[a][i] G_w[b][j] g[i][j][k][c] with
      * g[i][j] = w[tap_h[rh-1-i]][tap_w[rw-1-j]], in double, packed as the GEMM's panels:
-     * u + xi*C*K + (k/16)*C*16 + c*16 + k%16 */
-    for (size_t k = 0; k < K; k++)
-      for (size_t c = 0; c < C; c++) {
-        for (size_t a = 0; a < ALPHA; a++)
-          for (size_t j = 0; j < rw; j++) {
-            double s = 0.0;
-            for (size_t i = 0; i < rh; i++)
-              s += gh[a * rh + i] *
-                   p->kernel[((tap_h[rh - 1 - i] * KW + tap_w[rw - 1 - j]) * K + k) * C + c];
-            gg[a * rw + j] = s;
+     * u + xi*C*K + (k/16)*C*16 + c*16 + k%16.  Per filter, along the channels (contiguous in
+     * the kernel): gg[a][j][c] = (G_h g)[a][j], then U (1024->512 k5 s2: 1.1 -> 0.2 s). */
+    for (size_t k = 0; k < K; k++) {
+      for (size_t a = 0; a < ALPHA; a++)
+        for (size_t j = 0; j < rw; j++) {
+          double *row = gg + (a * rw + j) * C;
+          for (size_t c = 0; c < C; c++) row[c] = 0.0;
+          for (size_t i = 0; i < rh; i++) {
+            const double coef = gh[a * rh + i];
+            const float *src = p->kernel + ((tap_h[rh - 1 - i] * KW + tap_w[rw - 1 - j]) * K + k) * C;
+            for (size_t c = 0; c < C; c++) row[c] += coef * src[c];
           }
-        for (size_t a = 0; a < ALPHA; a++)
-          for (size_t b = 0; b < ALPHA; b++) {
-            double s = 0.0;
-            for (size_t j = 0; j < rw; j++) s += gg[a * rw + j] * gw[b * rw + j];
-            f->u[(a * ALPHA + b) * C * K + (k / NR) * C * NR + c * NR + k % NR] = (float)s;
+        }
+      for (size_t a = 0; a < ALPHA; a++)
+        for (size_t b = 0; b < ALPHA; b++) {
+          float *dst = f->u + (a * ALPHA + b) * C * K + (k / NR) * C * NR + k % NR;
+          for (size_t c = 0; c < C; c++) {
+            double sum = 0.0;
+            for (size_t j = 0; j < rw; j++) sum += gg[(a * rw + j) * C + c] * gw[b * rw + j];
+            dst[c * NR] = (float)sum;
           }
-      }
+        }
+    }
   }
+  tconv_dealloc(gg);
   p->wino = w;
   return TCONV_OK;
 }
