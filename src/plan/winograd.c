@@ -30,7 +30,9 @@
  * by one item in a fixed order: bitwise identical for every thread count, and on the AVX2 and
  * AVX-512 routes (the micro-kernels' sums are the same). */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "core/internal.h"
 #include "core/threadpool.h"
@@ -110,11 +112,14 @@ static double wino_weight_bytes(const tconv_plan *p) {
 
 /* No dilation, one group, every phase's taps 2-5 per axis, channels in multiples of 8 and
  * filters of 16 (whole vectors and panels), enough of both that the transforms stay small
- * next to the GEMMs, and fewer multiplies than the direct path's useful ones by a margin for
- * the transforms and the tiles' overhang (7x7 outputs of a 5x5 'same' layer: 576 against
- * 841, measured no faster; 56x56 of a 3x3: 7056 against 27556). */
+ * next to the GEMMs, and fewer multiplies than the direct path's useful ones by a margin of
+ * 1.2 for the transforms (7x7 outputs of a 5x5 'same' layer, 256->128: 576 against 841 per
+ * channel and filter, 125 -> 97 ms; 56x56 of a 3x3: 7056 against 27556). */
 bool tconv_wino_fits(const tconv_plan *p) {
   const tconv_geometry *g = &p->g;
+  /* TCONV_WINOGRAD=off (or 0) keeps every layer on the direct sums, read at each plan */
+  const char *env = getenv("TCONV_WINOGRAD");
+  if (env != NULL && (strcmp(env, "0") == 0 || strcasecmp(env, "off") == 0)) return false;
 #if !defined(__x86_64__)
   return false; /* the transforms are AVX2 kernels */
 #endif
@@ -126,7 +131,7 @@ bool tconv_wino_fits(const tconv_plan *p) {
   double th6, tw6, uh, uw;
   axis_work(&p->ax_h, &th6, &uh);
   axis_work(&p->ax_w, &tw6, &uw);
-  return th6 * tw6 * 1.5 < uh * uw;
+  return th6 * tw6 * 1.2 < uh * uw;
 }
 
 tconv_status tconv_wino_prepare(tconv_plan *p) {

@@ -574,6 +574,19 @@ TEST(kernels_winograd) {
     kcase_check_both_layouts(&c, 7170 + i, pools, np);
   }
   free_pools(pools, np);
+  /* TCONV_WINOGRAD=off keeps a layer that fits on the direct sums */
+  kcase c = kcase_base();
+  c.ih = c.iw = 14, c.ic = c.oc = 64, c.kh = c.kw = 3, c.pt = c.pb = c.pl = c.pr = 1;
+  tconv_geometry g;
+  CHECK(kcase_geometry(&c, &g));
+  float *k = calloc(9 * 64 * 64, sizeof(float));
+  tconv_plan *plan = NULL;
+  setenv("TCONV_WINOGRAD", "off", 1);
+  CHECK_OK(tconv_plan_create(&g, k, &plan));
+  unsetenv("TCONV_WINOGRAD");
+  CHECK(plan != NULL && plan->wino == NULL);
+  tconv_plan_destroy(plan);
+  free(k);
 }
 
 /* Large outputs written by little work per float stream past the caches on the AVX-512 route
