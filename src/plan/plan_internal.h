@@ -77,6 +77,7 @@ tconv_status tconv_wino_run(const tconv_plan *p, const float *x, const float *bi
                             bool avx512);
 void tconv_wino_destroy(struct tconv_wino *w);
 bool tconv_wino_staged(const struct tconv_wino *w); /* which of its two schedules (the tests) */
+extern size_t tconv_wino_stage_bytes; /* V and M of one staged stage (64 MiB; the tests lower it) */
 /* How a forward path applies the activation: relu and relu6 as the kernels' clamp (params and
  * *flags = TCONV_UK_CLAMP), linear not at all; returns true for the others, which the path
  * applies to the stored outputs. */

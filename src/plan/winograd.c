@@ -44,6 +44,7 @@ enum { ALPHA = TCONV_WINO_ALPHA, XI = ALPHA * ALPHA, MR = TCONV_GEMM_MR, NR = TC
  * k5 s2: 302 MiB, against 52 MiB of weights) */
 #define WINO_FUSED_MAX_WEIGHTS (8.0 * (1 << 20))
 #define WINO_MAX_WEIGHTS (1024.0 * (1 << 20))
+enum { STAGED_ROWS = 8 * MR }; /* rows per staged GEMM item */
 
 /* One phase (ph, pw) of the layer: m and taps per axis, its output counts, tiles and U. */
 typedef struct wino_phase {
@@ -228,7 +229,7 @@ typedef struct wino_job {
   const wino_phase *f;
   float *v, *m;
   size_t vs, ms;   /* floats between V's and M's points */
-  size_t ntiles, rblocks;
+  size_t tbase, ntiles, rblocks; /* the stage: tiles [tbase, tbase + ntiles), row blocks */
 } wino_job;
 
 /* The 6 x 6 input patch of tile `tile` of phase f (pixels outside the image: the zero vector). */
@@ -342,7 +343,7 @@ static void staged_in_item(void *ctx, size_t item, size_t thread) {
   const size_t t1 = (item + 1) * job->tpb < job->ntiles ? (item + 1) * job->tpb : job->ntiles;
   for (size_t t = item * job->tpb; t < t1; t++) {
     const float *px[XI];
-    tile_patch(job, job->f, t, px);
+    tile_patch(job, job->f, job->tbase + t, px);
     job->in(0, job->p->icg, px, job->v + t * job->p->icg, job->vs);
   }
 }
@@ -350,8 +351,8 @@ static void staged_in_item(void *ctx, size_t item, size_t thread) {
 static void staged_gemm_item(void *ctx, size_t item, size_t thread) {
   const wino_job *job = ctx;
   (void)thread;
-  const size_t xi = item / job->rblocks, rb = item % job->rblocks, rows = 8 * MR;
-  const size_t r0 = rb * rows, r1 = r0 + rows < job->ntiles ? r0 + rows : job->ntiles;
+  const size_t xi = item / job->rblocks, rb = item % job->rblocks;
+  const size_t r0 = rb * STAGED_ROWS, r1 = r0 + STAGED_ROWS < job->ntiles ? r0 + STAGED_ROWS : job->ntiles;
   point_gemm(job, job->f->u + xi * job->p->icg * job->p->ocg, job->v + xi * job->vs,
              job->m + xi * job->ms, r0, r1);
 }
@@ -361,29 +362,40 @@ static void staged_out_item(void *ctx, size_t item, size_t thread) {
   (void)thread;
   const size_t t1 = (item + 1) * job->tpb < job->ntiles ? (item + 1) * job->tpb : job->ntiles;
   for (size_t t = item * job->tpb; t < t1; t++)
-    tile_store(job, job->f, t, job->m + t * job->p->ocg, job->ms);
+    tile_store(job, job->f, job->tbase + t, job->m + t * job->p->ocg, job->ms);
 }
 
+size_t tconv_wino_stage_bytes = (size_t)64 << 20;
+
+/* Phase by phase, in stages of at most `span` tiles (V and M of one stage within
+ * tconv_wino_stage_bytes, 64 MiB, so the scratch does not grow with the batch; the suite's
+ * layers take a phase in one stage). */
 static tconv_status staged_run(wino_job *job, tconv_threadpool *pool) {
   const tconv_plan *p = job->p;
   const struct tconv_wino *w = p->wino;
-  size_t most = 0;
+  const size_t per_tile = XI * (p->icg + p->ocg) * sizeof(float);
+  size_t span = tconv_wino_stage_bytes / per_tile / STAGED_ROWS * STAGED_ROWS, most = 0;
+  if (span < STAGED_ROWS) span = STAGED_ROWS;
   for (size_t i = 0; i < w->nphase; i++)
     if (p->g.batch * w->ph[i].th * w->ph[i].tw > most) most = p->g.batch * w->ph[i].th * w->ph[i].tw;
+  if (span > most) span = most;
   /* points a cache line more than a multiple of it apart, as in fused_item */
-  job->vs = most * p->icg + 16, job->ms = most * p->ocg + 16;
+  job->vs = span * p->icg + 16, job->ms = span * p->ocg + 16;
   job->v = tconv_alloc(XI * (job->vs + job->ms) * sizeof(float));
   RETURN_IF(job->v == NULL, TCONV_OUT_OF_MEMORY, "forward: cannot allocate the Winograd tiles");
   job->m = job->v + XI * job->vs;
   job->tpb = 8;
   for (size_t i = 0; i < w->nphase; i++) {
     job->f = &w->ph[i];
-    job->ntiles = p->g.batch * job->f->th * job->f->tw;
-    job->rblocks = (job->ntiles + 8 * MR - 1) / (8 * MR);
-    const size_t titems = (job->ntiles + job->tpb - 1) / job->tpb;
-    tconv_parallel_for(pool, titems, staged_in_item, job);
-    tconv_parallel_for(pool, XI * job->rblocks, staged_gemm_item, job);
-    tconv_parallel_for(pool, titems, staged_out_item, job);
+    const size_t ntiles = p->g.batch * job->f->th * job->f->tw;
+    for (job->tbase = 0; job->tbase < ntiles; job->tbase += span) {
+      job->ntiles = ntiles - job->tbase < span ? ntiles - job->tbase : span;
+      job->rblocks = (job->ntiles + STAGED_ROWS - 1) / STAGED_ROWS;
+      const size_t titems = (job->ntiles + job->tpb - 1) / job->tpb;
+      tconv_parallel_for(pool, titems, staged_in_item, job);
+      tconv_parallel_for(pool, XI * job->rblocks, staged_gemm_item, job);
+      tconv_parallel_for(pool, titems, staged_out_item, job);
+    }
   }
   tconv_dealloc(job->v);
   return TCONV_OK;

@@ -552,7 +552,8 @@ TEST(kernels_winograd) {
       /* staged (transformed weights over 8 MiB): phase by phase, each step over all tiles */
       {2, 4, 4, 128, 128, 5, 5, 2, 2, 1, 2, 1, 2, 1},  /* k5 s2 'same', 9.4 MiB */
       {3, 6, 5, 520, 32, 5, 5, 2, 2, 2, 2, 2, 2, 3},   /* 520 channels: 2 chunks per GEMM */
-      {13, 6, 6, 96, 96, 9, 9, 3, 3, 3, 3, 3, 3, 2},   /* 52 tiles per phase: 2 row blocks */
+      {13, 6, 6, 96, 96, 9, 9, 3, 3, 3, 3, 3, 3, 2},   /* 52 tiles per phase: 2 row blocks;
+                                                          then in 2 stages per phase */
   };
   for (size_t i = 0; i < sizeof s / sizeof s[0]; i++) {
     kcase c = kcase_base();
@@ -572,6 +573,12 @@ TEST(kernels_winograd) {
     tconv_plan_destroy(plan);
     free(k);
     kcase_check_both_layouts(&c, 7170 + i, pools, np);
+    if (i == 15) { /* again in stages of 48 tiles: 48 + 4 per phase */
+      const size_t saved = tconv_wino_stage_bytes;
+      tconv_wino_stage_bytes = 1;
+      kcase_check(&c, 7170 + i, pools, np);
+      tconv_wino_stage_bytes = saved;
+    }
   }
   free_pools(pools, np);
   /* TCONV_WINOGRAD=off keeps a layer that fits on the direct sums */
