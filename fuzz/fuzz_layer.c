@@ -275,7 +275,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   cfg.padding = raw_enums ? (tconv_padding)pad : (tconv_padding)(pad % 3);
   if (raw_enums) cfg.data_format = (tconv_data_format)take_u8(&r);
 
+  /* filters 0..5 for most bytes, 16, 32 or 48 for 0xE0..0xF7 (the Winograd route wants 32 or
+   * more, a multiple of 16, with 32+ channels), hostile for the top eight */
+  const uint8_t fbyte = r.n > 0 ? r.p[0] : 0;
   cfg.filters = take_val(&r, 5);
+  if (fbyte >= 0xE0 && fbyte < 0xF8) cfg.filters = 16 * (1 + fbyte % 3);
   for (int a = 0; a < 2; a++) {
     cfg.kernel_size[a] = take_val(&r, 4);
     cfg.strides[a] = take_val(&r, 3);

@@ -22,13 +22,18 @@
  * the coefficients of prod_k (x - p_k) in B^T.  Error: about 1e-6 of sum |x||w| per output for
  * F(4, 3), against 1e-7 for the direct sum (tests/unit/test_kernels.c checks 1e-5).
  *
- * Every phase has its own tiles, m per axis (7 - its taps) and U.  Work items are blocks of
- * one phase's tiles (images, tile rows, tile columns in order); an item
- * transforms its tiles' inputs into V (in L2), runs the alpha^2 GEMMs through the GEMM
- * micro-kernels (16 or 64 filters per call, each point's U stays in L1 across the block's
- * rows), and transforms M into the output with bias and activation.  Each output is written
- * by one item in a fixed order: bitwise identical for every thread count, and on the AVX2 and
- * AVX-512 routes (the micro-kernels' sums are the same). */
+ * Every phase has its own tiles, m per axis (7 - its taps) and U.  Two schedules:
+ *  - fused (all the U within 8 MiB): work items are blocks of 24 tiles of one phase (images,
+ *    tile rows, tile columns in order); an item transforms its tiles' inputs into V (in L2),
+ *    runs the alpha^2 GEMMs through the GEMM micro-kernels (16 or 64 filters per call, each
+ *    point's U in L1 across the block's rows), and transforms M into the output with bias and
+ *    activation;
+ *  - staged (more U, up to 1 GiB): phase by phase, the input transforms of all its tiles,
+ *    then each point's GEMM over all of them, then the output transforms, so each U is read
+ *    once per call rather than once per block.
+ * Each output is computed by one item in a fixed order: bitwise identical for every thread
+ * count, and on the AVX2 and AVX-512 routes (the micro-kernels' and transforms' operations per
+ * lane are the same). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
