@@ -48,7 +48,7 @@ struct tconv_plan {
   size_t *bl_cstart, *bl_xcol;
   float *bl_wt;
   size_t bl_nthmax, bl_ne;
-  struct tconv_wino *wino; /* Winograd for stride-1 layers (winograd.c; AVX2 route), or NULL */
+  struct tconv_wino *wino; /* Winograd per stride phase (winograd.c; AVX2 route), or NULL */
   size_t *cpix_run;        /* channel lanes: per column phase pw, [2pw, 2pw+1] = the pixels
                               [ja, jb) whose column taps are all valid (ja = jb: none) */
 };
