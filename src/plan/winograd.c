@@ -190,7 +190,8 @@ tconv_status tconv_wino_prepare(tconv_plan *p) {
           for (size_t c = 0; c < C; c++) row[c] = 0.0;
           for (size_t i = 0; i < rh; i++) {
             const double coef = gh[a * rh + i];
-            const float *src = p->kernel + ((tap_h[rh - 1 - i] * KW + tap_w[rw - 1 - j]) * K + k) * C;
+            const size_t tap = tap_h[rh - 1 - i] * KW + tap_w[rw - 1 - j];
+            const float *src = p->kernel + (tap * K + k) * C;
             for (size_t c = 0; c < C; c++) row[c] += coef * src[c];
           }
         }
@@ -246,9 +247,9 @@ static void tile_patch(const wino_job *job, const wino_phase *f, size_t tile, co
   for (size_t i = 0; i < ALPHA; i++)
     for (size_t j = 0; j < ALPHA; j++) {
       const ptrdiff_t hh = ih + (ptrdiff_t)i, ww = iw + (ptrdiff_t)j;
-      px[i * ALPHA + j] = hh >= 0 && hh < (ptrdiff_t)g->in_h && ww >= 0 && ww < (ptrdiff_t)g->in_w
-                              ? job->x + ((n * g->in_h + (size_t)hh) * g->in_w + (size_t)ww) * p->icg
-                              : p->zero;
+      const bool inside = hh >= 0 && hh < (ptrdiff_t)g->in_h && ww >= 0 && ww < (ptrdiff_t)g->in_w;
+      px[i * ALPHA + j] =
+          inside ? job->x + ((n * g->in_h + (size_t)hh) * g->in_w + (size_t)ww) * p->icg : p->zero;
     }
 }
 
@@ -336,7 +337,8 @@ static void fused_item(void *ctx, size_t item, size_t thread) {
     tile_patch(job, f, t0 + t, px);
     job->in(0, C, px, v + t * C, vs);
   }
-  for (size_t xi = 0; xi < XI; xi++) point_gemm(job, f->u + xi * C * K, v + xi * vs, mm + xi * ms, 0, nt);
+  for (size_t xi = 0; xi < XI; xi++)
+    point_gemm(job, f->u + xi * C * K, v + xi * vs, mm + xi * ms, 0, nt);
   for (size_t t = 0; t < nt; t++) tile_store(job, f, t0 + t, mm + t * K, ms);
 }
 
@@ -357,7 +359,8 @@ static void staged_gemm_item(void *ctx, size_t item, size_t thread) {
   const wino_job *job = ctx;
   (void)thread;
   const size_t xi = item / job->rblocks, rb = item % job->rblocks;
-  const size_t r0 = rb * STAGED_ROWS, r1 = r0 + STAGED_ROWS < job->ntiles ? r0 + STAGED_ROWS : job->ntiles;
+  const size_t r0 = rb * STAGED_ROWS;
+  const size_t r1 = r0 + STAGED_ROWS < job->ntiles ? r0 + STAGED_ROWS : job->ntiles;
   point_gemm(job, job->f->u + xi * job->p->icg * job->p->ocg, job->v + xi * job->vs,
              job->m + xi * job->ms, r0, r1);
 }
@@ -381,8 +384,10 @@ static tconv_status staged_run(wino_job *job, tconv_threadpool *pool) {
   const size_t per_tile = XI * (p->icg + p->ocg) * sizeof(float);
   size_t span = tconv_wino_stage_bytes / per_tile / STAGED_ROWS * STAGED_ROWS, most = 0;
   if (span < STAGED_ROWS) span = STAGED_ROWS;
-  for (size_t i = 0; i < w->nphase; i++)
-    if (p->g.batch * w->ph[i].th * w->ph[i].tw > most) most = p->g.batch * w->ph[i].th * w->ph[i].tw;
+  for (size_t i = 0; i < w->nphase; i++) {
+    const size_t tiles = p->g.batch * w->ph[i].th * w->ph[i].tw;
+    if (tiles > most) most = tiles;
+  }
   if (span > most) span = most;
   /* points a cache line more than a multiple of it apart, as in fused_item */
   job->vs = span * p->icg + 16, job->ms = span * p->ocg + 16;
