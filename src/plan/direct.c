@@ -45,14 +45,6 @@ static inline size_t axis_step(const tconv_axis *ax, size_t p) {
   return ax->tstart[p + 1] - t0 > 1 ? ax->e[t0 + 1] - ax->e[t0] : 0;
 }
 
-/* The most taps of any phase of an axis. */
-static size_t axis_taps_max(const tconv_axis *ax) {
-  size_t most = 0;
-  for (size_t p = 0; p < ax->nphase; p++)
-    if (ax->tstart[p + 1] - ax->tstart[p] > most) most = ax->tstart[p + 1] - ax->tstart[p];
-  return most;
-}
-
 /* The batch lanes' tables (see blane_item), built once per plan from the pixel-lanes weights;
  * left NULL when the layer is not theirs (one channel, one filter, batch of 8k images of at
  * most 65536 pixels) or the tables would be large. */
@@ -63,7 +55,7 @@ static tconv_status blane_prepare(tconv_plan *p) {
   if (p->icg != 1 || p->ocg != 1 || g->groups != 1 || g->batch % 8 ||
       g->in_h * g->in_w > 65536 || OW > 65536)
     return TCONV_OK;
-  size_t nthmax = axis_taps_max(ah), ne = 0, nwt = 0;
+  size_t nthmax = tconv_axis_taps_max(ah), ne = 0, nwt = 0;
   if (nthmax < 1) nthmax = 1;
   for (size_t ox = 0; ox < OW; ox++) ne += aw->hi[ox] - aw->lo[ox];
   /* small kernels only: the tables stay within a few output rows (a wide kernel's would not
@@ -736,7 +728,7 @@ tconv_status tconv_direct_run(const tconv_plan *p, const float *x, const float *
   }
   if (p->direct == TCONV_DIRECT_CDOT) {
     /* per thread: one row's input row pointers (its valid row taps) */
-    const size_t nth = axis_taps_max(&p->ax_h);
+    const size_t nth = tconv_axis_taps_max(&p->ax_h);
     j.cdot = tconv_dispatch_avx512() ? tconv_f32_cdot_ukernel__avx512f
                                      : tconv_f32_cdot_ukernel__avx2_fma;
     j.cdotr = tconv_dispatch_avx512() ? tconv_f32_cdotr_ukernel__avx512f
@@ -772,7 +764,7 @@ tconv_status tconv_direct_run(const tconv_plan *p, const float *x, const float *
   j.ldo = round8((g->out_w + p->ax_w.s - 1) / p->ax_w.s);
   /* tap pointers per call: the row's valid h taps (each reads its own input row) x the
    * phase's w taps (bounded by the padding check at planning) */
-  const size_t nth = axis_taps_max(ah), ntw = axis_taps_max(&p->ax_w);
+  const size_t nth = tconv_axis_taps_max(ah), ntw = tconv_axis_taps_max(&p->ax_w);
   j.maxtaps = (nth < g->in_h ? nth : g->in_h) * ntw;
   if (p->ocg == 1) {
     /* four rows (AVX-512) where three or more row taps are shared and the phase rows are two

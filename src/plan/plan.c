@@ -108,6 +108,13 @@ static tconv_status axis_build(tconv_axis *ax, size_t I, size_t O, size_t k, siz
   return TCONV_OK;
 }
 
+size_t tconv_axis_taps_max(const tconv_axis *ax) {
+  size_t most = 0;
+  for (size_t p = 0; p < ax->nphase; p++)
+    if (ax->tstart[p + 1] - ax->tstart[p] > most) most = ax->tstart[p + 1] - ax->tstart[p];
+  return most;
+}
+
 /* The window axis of colmerge: window q owns the outputs q*s - pb + r, r < s (o + pb = q*s + r),
  * which tap t = e*s + r reaches from input q - e; windows q0 = pb / s .. (O - 1 + pb) / s, taps
  * e < T valid while 0 <= q - e < I.  That is the axis of a stride-1 kernel of T taps whose
@@ -589,16 +596,9 @@ static void gemm_item(void *ctx, size_t item, size_t thread) {
 #endif
 }
 
-/* The most taps of any phase. */
+/* The most taps of any 2-D phase: the phases pair every row phase with every column phase. */
 static size_t plan_taps_max(const tconv_plan *p) {
-  size_t most = 0;
-  for (size_t ph = 0; ph < p->ax_h.nphase; ph++)
-    for (size_t pw = 0; pw < p->ax_w.nphase; pw++) {
-      const size_t taps = (p->ax_h.tstart[ph + 1] - p->ax_h.tstart[ph]) *
-                          (p->ax_w.tstart[pw + 1] - p->ax_w.tstart[pw]);
-      if (taps > most) most = taps;
-    }
-  return most;
+  return tconv_axis_taps_max(&p->ax_h) * tconv_axis_taps_max(&p->ax_w);
 }
 
 /* The K chunks of the GEMM path: ic_chunk channels x tap_chunk taps per micro-kernel call, so

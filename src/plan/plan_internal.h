@@ -19,6 +19,9 @@ typedef struct tconv_axis {
   size_t *lo, *hi;
 } tconv_axis;
 
+/* The most taps of any phase of an axis (plan.c). */
+size_t tconv_axis_taps_max(const tconv_axis *ax);
+
 struct tconv_plan {
   tconv_geometry g;
   size_t icg, ocg, ntiles; /* channels per group; filter panels per group */
