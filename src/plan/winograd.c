@@ -56,6 +56,7 @@ typedef struct wino_phase {
   size_t ph, pw;
   size_t mh, mw, rh, rw;  /* outputs per tile (7 - taps) and taps, per axis */
   size_t ch, cw, th, tw;  /* the phase's outputs and tiles per image, per axis */
+  size_t tiles;           /* batch x th x tw */
   ptrdiff_t ih0, iw0;     /* input row / column of tile 0's patch: base - (T - 1) */
   float *u;               /* per point xi: 16-filter panels of icg x 16 (the GEMM packing) */
 } wino_phase;
@@ -171,6 +172,7 @@ tconv_status tconv_wino_prepare(tconv_plan *p) {
     f->mh = ALPHA + 1 - f->rh, f->mw = ALPHA + 1 - f->rw;
     f->ch = (ah->out - f->ph + ah->s - 1) / ah->s, f->cw = (aw->out - f->pw + aw->s - 1) / aw->s;
     f->th = (f->ch + f->mh - 1) / f->mh, f->tw = (f->cw + f->mw - 1) / f->mw;
+    f->tiles = g->batch * f->th * f->tw;
     f->ih0 = (ptrdiff_t)((f->ph + ah->pb) / ah->s) - (ptrdiff_t)(f->rh - 1);
     f->iw0 = (ptrdiff_t)((f->pw + aw->pb) / aw->s) - (ptrdiff_t)(f->rw - 1);
     f->u = w->u + fi * XI * C * K;
@@ -324,8 +326,8 @@ static void fused_item(void *ctx, size_t item, size_t thread) {
     phase = lo, block = item - job->item_start[lo];
   }
   const wino_phase *f = &w->ph[phase];
-  const size_t C = p->icg, K = p->ocg, T = job->tpb, ntiles = p->g.batch * f->th * f->tw;
-  const size_t t0 = block * T, nt = t0 + T < ntiles ? T : ntiles - t0;
+  const size_t C = p->icg, K = p->ocg, T = job->tpb;
+  const size_t t0 = block * T, nt = t0 + T < f->tiles ? T : f->tiles - t0;
   /* V's and M's points lie vs and ms floats apart: a whole number of cache lines plus one, so
    * the 36 rows that one transform writes or reads fall in 36 different L1 sets (T x C floats
    * apart, often a multiple of 4 KiB, they all fell in one or two: e's input transform 3x
@@ -384,10 +386,8 @@ static tconv_status staged_run(wino_job *job, tconv_threadpool *pool) {
   const size_t per_tile = XI * (p->icg + p->ocg) * sizeof(float);
   size_t span = tconv_wino_stage_bytes / per_tile / STAGED_ROWS * STAGED_ROWS, most = 0;
   if (span < STAGED_ROWS) span = STAGED_ROWS;
-  for (size_t i = 0; i < w->nphase; i++) {
-    const size_t tiles = p->g.batch * w->ph[i].th * w->ph[i].tw;
-    if (tiles > most) most = tiles;
-  }
+  for (size_t i = 0; i < w->nphase; i++)
+    if (w->ph[i].tiles > most) most = w->ph[i].tiles;
   if (span > most) span = most;
   /* points a cache line more than a multiple of it apart, as in fused_item */
   job->vs = span * p->icg + 16, job->ms = span * p->ocg + 16;
@@ -397,7 +397,7 @@ static tconv_status staged_run(wino_job *job, tconv_threadpool *pool) {
   job->tpb = 8;
   for (size_t i = 0; i < w->nphase; i++) {
     job->f = &w->ph[i];
-    const size_t ntiles = p->g.batch * job->f->th * job->f->tw;
+    const size_t ntiles = job->f->tiles;
     for (job->tbase = 0; job->tbase < ntiles; job->tbase += span) {
       job->ntiles = ntiles - job->tbase < span ? ntiles - job->tbase : span;
       job->rblocks = (job->ntiles + STAGED_ROWS - 1) / STAGED_ROWS;
@@ -414,7 +414,6 @@ static tconv_status staged_run(wino_job *job, tconv_threadpool *pool) {
 tconv_status tconv_wino_run(const tconv_plan *p, const float *x, const float *bias,
                             const tconv_activation *act, float *y, tconv_threadpool *pool,
                             bool avx512) {
-  const tconv_geometry *g = &p->g;
   const struct tconv_wino *w = p->wino;
   wino_job job = {
       .p = p, .x = x, .bias = bias, .y = y, .act = act,
@@ -429,7 +428,7 @@ tconv_status tconv_wino_run(const tconv_plan *p, const float *x, const float *bi
    * when that leaves the threads under 4 items each */
   const size_t threads = tconv_pool_threads(pool);
   size_t ntiles = 0, tpb = 24;
-  for (size_t i = 0; i < w->nphase; i++) ntiles += g->batch * w->ph[i].th * w->ph[i].tw;
+  for (size_t i = 0; i < w->nphase; i++) ntiles += w->ph[i].tiles;
   while (tpb > MR && ntiles < 4 * threads * tpb) tpb -= MR;
   job.tpb = tpb;
   job.scratch_floats = XI * (tpb * (p->icg + p->ocg) + 32); /* V and M, see fused_item */
@@ -443,7 +442,7 @@ tconv_status tconv_wino_run(const tconv_plan *p, const float *x, const float *bi
   size_t items = 0;
   for (size_t i = 0; i < w->nphase; i++) {
     job.item_start[i] = items;
-    items += (g->batch * w->ph[i].th * w->ph[i].tw + tpb - 1) / tpb;
+    items += (w->ph[i].tiles + tpb - 1) / tpb;
   }
   job.item_start[w->nphase] = items;
   /* When every phase has as many tiles per image, a block's phases run back to back: they
@@ -451,7 +450,7 @@ tconv_status tconv_wino_run(const tconv_plan *p, const float *x, const float *bi
    * (256x7x7 128->64 k5 s2: the input transform waited on memory for 60% of its time) */
   job.interleaved = true;
   for (size_t i = 1; i < w->nphase; i++)
-    if (w->ph[i].th * w->ph[i].tw != w->ph[0].th * w->ph[0].tw) job.interleaved = false;
+    if (w->ph[i].tiles != w->ph[0].tiles) job.interleaved = false;
   tconv_parallel_for(pool, items, fused_item, &job);
   tconv_dealloc(job.scratch);
   tconv_dealloc(job.item_start);
