@@ -150,14 +150,23 @@ static void free_pools(tconv_threadpool **pools, size_t n) {
 static const tconv_activation_kind CASE_ACTS[] = {TCONV_ACT_LINEAR, TCONV_ACT_RELU,
                                                   TCONV_ACT_RELU6, TCONV_ACT_SIGMOID};
 
+/* The plan of a case, made with an all-zero kernel, to check the route it takes (NULL when the
+ * case has no valid output or the plan fails; the CHECKs report it). */
+static tconv_plan *kcase_route_plan(const kcase *c) {
+  tconv_geometry g;
+  CHECK(kcase_geometry(c, &g));
+  if (g.out_h == 0 || g.out_w == 0) return NULL;
+  float *k = calloc(g.kernel_h * g.kernel_w * g.in_c * (g.out_c / g.groups), sizeof(float));
+  tconv_plan *plan = NULL;
+  CHECK_OK(tconv_plan_create(&g, k, &plan)); /* the plan copies the kernel */
+  free(k);
+  return plan;
+}
+
 /* Checks that a case splits the GEMM path's K as its table says: channels (more channels per
  * group than one call takes) and/or taps (a phase with more taps than one call takes). */
 static void check_k_split(const kcase *c, int channels, int taps) {
-  tconv_geometry g;
-  CHECK(kcase_geometry(c, &g));
-  float *k = calloc(g.kernel_h * g.kernel_w * g.in_c * (g.out_c / g.groups), sizeof(float));
-  tconv_plan *plan = NULL;
-  CHECK_OK(tconv_plan_create(&g, k, &plan));
+  tconv_plan *plan = kcase_route_plan(c);
   size_t ic_chunk = 0, tap_chunk = 0, taps_max = 0;
   if (plan) {
     tconv_plan_gemm_chunks(plan, &ic_chunk, &tap_chunk);
@@ -171,7 +180,6 @@ static void check_k_split(const kcase *c, int channels, int taps) {
     if (taps) CHECK_MSG(tap_chunk < taps_max, "%zu taps fit one call", taps_max);
   }
   tconv_plan_destroy(plan);
-  free(k);
 }
 
 /* One case in NHWC, then the same in NCHW. */
@@ -433,14 +441,9 @@ TEST(kernels_channel_dot) {
     c.oc = c.groups * s[i][5], c.kh = s[i][6], c.kw = s[i][7], c.sh = s[i][8], c.sw = s[i][9];
     c.dh = s[i][10], c.pt = s[i][11], c.pb = s[i][12], c.pl = s[i][13], c.pr = s[i][14];
     c.ah = s[i][15], c.aw = s[i][16], c.act = CASE_ACTS[s[i][17]];
-    tconv_geometry g;
-    CHECK(kcase_geometry(&c, &g));
-    float *k = calloc(g.kernel_h * g.kernel_w * g.in_c * s[i][5], sizeof(float));
-    tconv_plan *plan = NULL;
-    CHECK_OK(tconv_plan_create(&g, k, &plan));
+    tconv_plan *plan = kcase_route_plan(&c);
     CHECK_MSG(plan && plan->direct == TCONV_DIRECT_CDOT, "case %zu: not the channel-dot route", i);
     tconv_plan_destroy(plan);
-    free(k);
     kcase_check_both_layouts(&c, 8200 + i, pools, np);
   }
   free_pools(pools, np);
@@ -471,14 +474,9 @@ TEST(kernels_column_phases_merged) {
     c.pl = s[i][9], c.pr = s[i][10], c.aw = s[i][11], c.act = CASE_ACTS[s[i][12]];
     c.pt = c.kh / 2;
     c.iw = 42; /* wide enough that the edge windows add under 5% */
-    tconv_geometry g;
-    CHECK(kcase_geometry(&c, &g));
-    float *k = calloc(g.kernel_h * g.kernel_w * g.in_c * g.out_c, sizeof(float));
-    tconv_plan *plan = NULL;
-    CHECK_OK(tconv_plan_create(&g, k, &plan));
+    tconv_plan *plan = kcase_route_plan(&c);
     CHECK_MSG(plan && plan->colmerge, "case %zu: not the merged route", i);
     tconv_plan_destroy(plan);
-    free(k);
     if (i == 4 || i == 5) check_k_split(&c, i == 4, i == 5);
     kcase_check_both_layouts(&c, 5150 + i, pools, np);
   }
@@ -508,15 +506,10 @@ TEST(kernels_position_major_rows) {
     const size_t full = (c.ih - 1) * c.sh + c.kh, crop = full - c.ih * c.sh; /* 'same' */
     c.pt = c.pl = crop / 2, c.pb = c.pr = crop - crop / 2;
     c.act = CASE_ACTS[i % 4];
-    tconv_geometry g;
-    CHECK(kcase_geometry(&c, &g));
-    float *k = calloc(g.kernel_h * g.kernel_w * g.in_c * g.out_c / g.groups, sizeof(float));
-    tconv_plan *plan = NULL;
-    CHECK_OK(tconv_plan_create(&g, k, &plan));
+    tconv_plan *plan = kcase_route_plan(&c);
     CHECK_MSG(plan && plan->pos_major && plan->direct == TCONV_DIRECT_NONE,
               "case %zu: not position-major GEMM rows", i);
     tconv_plan_destroy(plan);
-    free(k);
     if (i == 3) check_k_split(&c, 1, 0);
     kcase_check_both_layouts(&c, 6160 + i, pools, np);
   }
@@ -561,17 +554,12 @@ TEST(kernels_winograd) {
     c.kh = s[i][5], c.kw = s[i][6], c.sh = s[i][7], c.sw = s[i][8];
     c.pt = s[i][9], c.pb = s[i][10], c.pl = s[i][11], c.pr = s[i][12];
     c.act = CASE_ACTS[s[i][13]];
-    tconv_geometry g;
-    CHECK(kcase_geometry(&c, &g));
-    float *k = calloc(g.kernel_h * g.kernel_w * g.in_c * g.out_c, sizeof(float));
-    tconv_plan *plan = NULL;
-    CHECK_OK(tconv_plan_create(&g, k, &plan));
+    tconv_plan *plan = kcase_route_plan(&c);
     CHECK_MSG(plan && (plan->wino != NULL) == tconv_cpu_has_avx2_fma(),
               "case %zu: not the Winograd route", i);
     CHECK_MSG(plan && tconv_wino_staged(plan->wino) == (plan->wino != NULL && i >= 13),
               "case %zu: not the expected schedule", i);
     tconv_plan_destroy(plan);
-    free(k);
     kcase_check_both_layouts(&c, 7170 + i, pools, np);
     if (i == 15) { /* again in stages of 48 tiles: 48 + 4 per phase */
       const size_t saved = tconv_wino_stage_bytes;
@@ -584,16 +572,11 @@ TEST(kernels_winograd) {
   /* TCONV_WINOGRAD=off keeps a layer that fits on the direct sums */
   kcase c = kcase_base();
   c.ih = c.iw = 14, c.ic = c.oc = 64, c.kh = c.kw = 3, c.pt = c.pb = c.pl = c.pr = 1;
-  tconv_geometry g;
-  CHECK(kcase_geometry(&c, &g));
-  float *k = calloc(9 * 64 * 64, sizeof(float));
-  tconv_plan *plan = NULL;
   setenv("TCONV_WINOGRAD", "off", 1);
-  CHECK_OK(tconv_plan_create(&g, k, &plan));
+  tconv_plan *plan = kcase_route_plan(&c);
   unsetenv("TCONV_WINOGRAD");
   CHECK(plan != NULL && plan->wino == NULL);
   tconv_plan_destroy(plan);
-  free(k);
 }
 
 /* Large outputs written by little work per float stream past the caches on the AVX-512 route
@@ -615,16 +598,14 @@ TEST(kernels_streamed_output) {
     tconv_geometry g;
     CHECK(kcase_geometry(&c, &g));
     const size_t yn = g.batch * g.out_h * g.out_w * g.out_c;
-    float *k = calloc(g.kernel_h * g.kernel_w * g.in_c * g.out_c, sizeof(float));
     float *y = aligned_alloc(64, (yn * sizeof(float) + 63) & ~(size_t)63); /* never written */
-    tconv_plan *plan = NULL;
-    CHECK_OK(tconv_plan_create(&g, k, &plan));
+    tconv_plan *plan = kcase_route_plan(&c);
     CHECK_MSG(plan && y && tconv_plan_streams(plan, y), "case %zu: not streamed", i);
     CHECK_MSG(plan && plan->colmerge == (s[i][7] != 0), "case %zu: colmerge %d", i,
               plan ? plan->colmerge : -1);
     CHECK_MSG(plan && y && !tconv_plan_streams(plan, y + 1), "case %zu: misaligned streamed", i);
     tconv_plan_destroy(plan);
-    free(k), free(y);
+    free(y);
     if (i == 0)
       kcase_check_both_layouts(&c, 6200 + i, pools, np);
     else
